@@ -1,0 +1,1 @@
+"""Watches MongoDB Atlas App Services error logs and texts the on-call numbers."""

@@ -1,0 +1,54 @@
+"""MongoDB access: one resource per deployment, clients cached per process, indexes created in one place."""
+
+from functools import lru_cache
+
+import dagster as dg
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.database import Database
+
+from realm_alert_pipeline.constants import (
+    ALERT_COLLECTION,
+    DEFAULT_DATABASE,
+    ERROR_COLLECTION,
+    LOG_COLLECTION,
+)
+
+
+@lru_cache(maxsize=16)
+def mongo_client(uri: str, timeout_ms: int = 10_000) -> MongoClient:
+    """One pooled client per URI and process; datetimes come back as aware UTC."""
+    return MongoClient(
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        appname="realm-alert-pipeline",
+    )
+
+
+def ensure_indexes(db: Database) -> None:
+    """Create every index the pipeline relies on. Idempotent: every entry point calls it."""
+    db[LOG_COLLECTION].create_index([("app_id", ASCENDING), ("started_at", DESCENDING)])
+    db[LOG_COLLECTION].create_index([("window", ASCENDING)])
+    db[LOG_COLLECTION].create_index([("detected", ASCENDING), ("app_id", ASCENDING)])
+    db[ALERT_COLLECTION].create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+    db[ALERT_COLLECTION].create_index([("fingerprint", ASCENDING), ("created_at", DESCENDING)])
+    db[ALERT_COLLECTION].create_index([("window", ASCENDING)])
+    db[ERROR_COLLECTION].create_index([("date", DESCENDING)])
+
+
+class MongoResource(dg.ConfigurableResource):
+    """A MongoDB deployment reached by URI (SecantusDB locally, Atlas in production)."""
+
+    uri: str
+    database: str = DEFAULT_DATABASE
+    timeout_ms: int = 10_000
+
+    def get_database(self) -> Database:
+        return mongo_client(self.uri, self.timeout_ms)[self.database]
+
+    def get_indexed_database(self) -> Database:
+        """The database with the pipeline's indexes in place."""
+        db = self.get_database()
+        ensure_indexes(db)
+        return db
