@@ -1,0 +1,157 @@
+"""The local default: two embedded MongoDB servers, the Admin API and Twilio emulators, and `dagster dev`.
+
+Everything listens on free ports of 127.0.0.1; data lives under `.local/` (gitignored). `env()` gives the
+environment variables a real deployment would set, pointed at these local servers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from realm_alert_pipeline.local.admin_api_emulator import (
+    DEMO_APP_ID,
+    DEMO_GROUP_ID,
+    DEMO_PRIVATE_KEY,
+    DEMO_PUBLIC_KEY,
+    AdminApiEmulator,
+)
+from realm_alert_pipeline.local.mongo_server import EmbeddedMongo
+from realm_alert_pipeline.local.sample_logs import SampleLogs, generate_sample_logs
+from realm_alert_pipeline.local.twilio_emulator import (
+    DEMO_ACCOUNT_SID,
+    DEMO_AUTH_TOKEN,
+    DEMO_FROM_NUMBER,
+    TwilioEmulator,
+)
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LOCAL_DIR = PROJECT_ROOT / ".local"
+# Valid US mobile-format numbers that the Twilio emulator accepts (none is a magic failure number).
+DEMO_RECIPIENTS = ("+14155550101", "+14155550102")
+# How far back the generated logs reach, and how far ahead they continue for a long `dagster dev` session.
+HISTORY = timedelta(minutes=70)
+FUTURE = timedelta(days=2)
+
+
+class LocalStack:
+    """Starts and stops the local servers; `env()` is what `dagster dev` and the demo run with."""
+
+    def __init__(
+        self,
+        local_dir: str | Path = DEFAULT_LOCAL_DIR,
+        *,
+        now: datetime | None = None,
+        future: timedelta = FUTURE,
+    ) -> None:
+        self.local_dir = Path(local_dir)
+        self.now = now or datetime.now(UTC)
+        self.sample = generate_sample_logs(
+            self.now - HISTORY, self.now + future, group_id=DEMO_GROUP_ID, app_id=DEMO_APP_ID
+        )
+        self.primary = EmbeddedMongo(self.local_dir / "mongo-primary")
+        self.secondary = EmbeddedMongo(self.local_dir / "mongo-secondary")
+        self.admin_api = AdminApiEmulator(logs=self.sample.entries, hide_future=True)
+        self.twilio = TwilioEmulator()
+
+    @property
+    def logs(self) -> SampleLogs:
+        return self.sample
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.local_dir / "dagster_home"
+
+    def start(self) -> LocalStack:
+        try:
+            for server in (self.primary, self.secondary, self.admin_api, self.twilio):
+                server.start()
+            self._prepare_dagster_home()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for server in (self.twilio, self.admin_api, self.secondary, self.primary):
+            try:
+                server.stop()
+            except Exception:  # stopping the rest matters more than one server's complaint
+                log.exception("stopping %s failed", type(server).__name__)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """The deployment's environment variables, pointed at the local servers."""
+        return {
+            "ATLAS_PUBLIC_KEY": DEMO_PUBLIC_KEY,
+            "ATLAS_PRIVATE_KEY": DEMO_PRIVATE_KEY,
+            "APP_SERVICES_GROUP_ID": DEMO_GROUP_ID,
+            "APP_SERVICES_APP_ID": DEMO_APP_ID,
+            "ADMIN_API_BASE_URL": self.admin_api.base_url,
+            "MONGODB_URI": self.primary.uri,
+            "MONGODB_DATABASE": "Logging",
+            "SECONDARY_MONGODB_URI": self.secondary.uri,
+            "SECONDARY_MONGODB_DATABASE": "Logging",
+            "SECONDARY_MONGODB_COLLECTION": "Alert",
+            "TWILIO_ACCOUNT_SID": DEMO_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": DEMO_AUTH_TOKEN,
+            "TWILIO_FROM_NUMBER": DEMO_FROM_NUMBER,
+            "TWILIO_API_BASE_URL": self.twilio.base_url,
+            "ALERT_SMS_TO": ",".join(DEMO_RECIPIENTS),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
+    def _prepare_dagster_home(self) -> None:
+        """DAGSTER_HOME under .local/ with the project's dagster.yaml (SQLite storage, queued runs)."""
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", self.dagster_home / "dagster.yaml")
+
+
+def run_dev(port: int = 3000) -> int:
+    """`make dev`: the local stack plus `dagster dev` (UI and daemon) until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with LocalStack() as stack:
+        env = {**os.environ, **stack.env()}
+        print(_describe(stack, port), flush=True)
+        command = [
+            sys.executable, "-m", "dagster", "dev",
+            "-w", str(PROJECT_ROOT / "workspace.yaml"),
+            "-h", "127.0.0.1", "-p", str(port),
+        ]  # fmt: skip
+        child = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            try:
+                return child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                return 130
+
+
+def _describe(stack: LocalStack, port: int) -> str:
+    return "\n".join(
+        [
+            "Local stack:",
+            f"  primary MongoDB    {stack.primary.uri} (data in {stack.primary.data_dir})",
+            f"  secondary MongoDB  {stack.secondary.uri}",
+            f"  Admin API emulator {stack.admin_api.base_url} ({len(stack.sample.entries)} generated log entries)",
+            f"  Twilio emulator    {stack.twilio.base_url}",
+            f"  DAGSTER_HOME       {stack.dagster_home}",
+            f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)",
+        ]
+    )
