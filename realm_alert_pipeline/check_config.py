@@ -8,7 +8,12 @@ from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from realm_alert_pipeline import constants as c
-from realm_alert_pipeline.settings import SettingsError, load_deployment_settings, load_pipeline_settings
+from realm_alert_pipeline.settings import (
+    SettingsError,
+    load_deployment_settings,
+    load_pipeline_settings,
+    sms_settings_from_env,
+)
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 
@@ -100,22 +105,7 @@ def _check_admin_api(environ: Mapping[str, str]) -> str:
 def _check_twilio(environ: Mapping[str, str]) -> str:
     from realm_alert_pipeline.resources.sms import SmsResource
 
-    sms = SmsResource(**sms_resource_kwargs(environ))
+    sms = SmsResource(**sms_settings_from_env(environ))
     numbers = sms.recipient_numbers()
     sms.check_account()
     return f"account {environ['TWILIO_ACCOUNT_SID']} answered; {len(numbers)} recipient(s) valid"
-
-
-def sms_resource_kwargs(environ: Mapping[str, str]) -> dict:
-    """SmsResource fields from the environment (for one-off checks; Definitions use EnvVar)."""
-    names = {
-        "account_sid": "TWILIO_ACCOUNT_SID",
-        "auth_token": "TWILIO_AUTH_TOKEN",
-        "api_key_sid": "TWILIO_API_KEY_SID",
-        "api_key_secret": "TWILIO_API_KEY_SECRET",
-        "from_number": "TWILIO_FROM_NUMBER",
-        "messaging_service_sid": "TWILIO_MESSAGING_SERVICE_SID",
-        "recipients": "ALERT_SMS_TO",
-        "api_base_url": "TWILIO_API_BASE_URL",
-    }
-    return {field: environ[name] for field, name in names.items() if environ.get(name)}

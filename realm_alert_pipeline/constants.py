@@ -45,9 +45,36 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 SENSOR_MAX_ALERTS_PER_TICK = 100
 DEFAULT_SMS_MAX_SEGMENTS = 1
 SMS_MAX_CHARS = 1600
+# A sensor tick stops requesting runs after this long (Dagster cancels an evaluation at 60 s).
+SENSOR_TICK_BUDGET_SECONDS = 20.0
+# An alert whose dispatch run was requested this long ago and is still pending is looked at again:
+# re-requested only when no run with its run_key exists (a tick lost between marking and launching).
+DISPATCH_REREQUEST_AFTER = timedelta(minutes=15)
+# How long a dispatch run holds an alert against a concurrent run texting the same recipients.
+DISPATCH_LEASE = timedelta(minutes=10)
+DISPATCH_SEND_ATTEMPTS = 3  # per recipient within one op attempt (429 / connect errors / unknown outcome)
+DISPATCH_SEND_BACKOFF_SECONDS = 1.0
+DISPATCH_SEND_BACKOFF_CAP_SECONDS = 10.0
+DISPATCH_RECONCILE_RECHECK_SECONDS = 2.0  # a just-accepted message may not be listed yet
+DISPATCH_OP_MAX_RETRIES = 3
+DISPATCH_OP_RETRY_DELAY_SECONDS = 5.0
+# Delivery states a dispatch run writes; a delivery with a `sid` is sent whatever Twilio's status says.
+DELIVERY_SENDING = "sending"  # outbox: create() about to be called, outcome not known yet
+DELIVERY_UNKNOWN = "unknown"  # create() failed ambiguously and the Messages list did not show it yet
+DELIVERY_RETRYING = "retrying"  # not processed by Twilio (429, connection refused): safe to send again
+DELIVERY_FAILED = "failed"  # refused for this recipient (21211, 21610, 21614, ...): never retried
+DELIVERY_BLOCKED = "blocked"  # refused for our account or sender (20003, 21606, ...): fix config, re-run
+# Twilio refusals that are about our account or sender, not the recipient: the run fails instead of
+# settling the alert as "failed" for every recipient.
+TWILIO_SENDER_ERROR_CODES = frozenset({20003, 20005, 20404, 21212, 21603, 21606, 21659, 21660})
 
 # Dagster names.
 INGEST_JOB = "ingest_error_logs"
 DISPATCH_JOB = "dispatch_alert"
 INGEST_GROUP = "app_services"
 APP_TAG = "realm_alert_pipeline/app"
+DISPATCH_SENSOR = "alert_dispatch_sensor"
+ALERT_TAG = "realm_alert_pipeline/alert_id"
+# On every dispatch run: dagster.yaml's tag_concurrency_limits bound how many text at once.
+SMS_TAG = "realm_alert_pipeline/sms"
+RUN_KEY_TAG = "dagster/run_key"  # the tag Dagster puts on a run launched from a RunRequest's run_key

@@ -81,9 +81,6 @@ def load_pipeline_settings(environ: Mapping[str, str] | None = None) -> Pipeline
 
 
 _HEX24 = re.compile(r"^[0-9a-f]{24}$")
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-_API_KEY_SID = re.compile(r"^SK[0-9a-fA-F]{32}$")
-_MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,6 @@ class DeploymentSettings:
     """Which optional parts are configured; the values themselves reach resources through EnvVar."""
 
     twilio_configured: bool
-    twilio_uses_api_key: bool
     secondary_configured: bool
 
 
@@ -125,53 +121,30 @@ def load_deployment_settings(environ: Mapping[str, str] | None = None) -> Deploy
         value = get(name)
         if value and not value.startswith(("mongodb://", "mongodb+srv://")):
             problems.append(f"{name} does not start with mongodb:// or mongodb+srv://")
-    for name in ("ADMIN_API_BASE_URL", "TWILIO_API_BASE_URL"):
-        value = get(name)
-        if value and not value.startswith(("http://", "https://")):
-            problems.append(f"{name}={value!r} is not an http(s) URL")
+    base_url = get("ADMIN_API_BASE_URL")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        problems.append(f"ADMIN_API_BASE_URL={base_url!r} is not an http(s) URL")
 
-    twilio_names = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET",
-                    "TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID", "ALERT_SMS_TO")  # fmt: skip
-    twilio_configured = any(get(name) for name in twilio_names)
-    uses_api_key = bool(get("TWILIO_API_KEY_SID"))
-    if twilio_configured:
-        problems += _twilio_problems(get, uses_api_key)
+    twilio_settings = sms_settings_from_env(environ)
+    if twilio_settings:
+        from realm_alert_pipeline.resources.sms import SmsResource
+
+        try:
+            problems += SmsResource(**twilio_settings).config_problems()
+        except ValueError as exc:  # pydantic rejects a malformed TWILIO_TIMEOUT_S before any check runs
+            problems.append(
+                f"TWILIO_TIMEOUT_S={twilio_settings.get('timeout_s')!r} is not a number ({type(exc).__name__})"
+            )
     if problems:
         raise SettingsError(problems)
     return DeploymentSettings(
-        twilio_configured=twilio_configured,
-        twilio_uses_api_key=uses_api_key,
+        twilio_configured=bool(twilio_settings),
         secondary_configured=bool(get("SECONDARY_MONGODB_URI")),
     )
 
 
-def _twilio_problems(get, uses_api_key: bool) -> list[str]:
-    problems = []
-    sid = get("TWILIO_ACCOUNT_SID")
-    if not sid:
-        problems.append("TWILIO_ACCOUNT_SID is not set (needed once any TWILIO_* or ALERT_SMS_TO is set)")
-    elif not _ACCOUNT_SID.match(sid):
-        problems.append(f"TWILIO_ACCOUNT_SID={sid!r} is not 'AC' followed by 32 hex digits")
-    if uses_api_key:
-        if not _API_KEY_SID.match(get("TWILIO_API_KEY_SID")):
-            problems.append("TWILIO_API_KEY_SID is not 'SK' followed by 32 hex digits")
-        if not get("TWILIO_API_KEY_SECRET"):
-            problems.append("TWILIO_API_KEY_SECRET is not set (needed with TWILIO_API_KEY_SID)")
-    elif not get("TWILIO_AUTH_TOKEN"):
-        problems.append("TWILIO_AUTH_TOKEN is not set (or use TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET)")
-    sender, service = get("TWILIO_FROM_NUMBER"), get("TWILIO_MESSAGING_SERVICE_SID")
-    if bool(sender) == bool(service):
-        problems.append("set exactly one of TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID")
-    if service and not _MESSAGING_SERVICE_SID.match(service):
-        problems.append(f"TWILIO_MESSAGING_SERVICE_SID={service!r} is not 'MG' followed by 32 hex digits")
-    recipients = get("ALERT_SMS_TO")
-    if not recipients:
-        problems.append("ALERT_SMS_TO is not set (comma-separated E.164 numbers, e.g. +14155550100)")
-    else:
-        from realm_alert_pipeline.resources.sms import SmsConfigError, validate_recipients
+def sms_settings_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """SmsResource fields that the environment sets (empty: SMS is not configured)."""
+    from realm_alert_pipeline.resources.sms import ENV_VARS
 
-        try:
-            validate_recipients(recipients)
-        except SmsConfigError as exc:
-            problems.append(str(exc))
-    return problems
+    return {field: environ[name].strip() for field, name in ENV_VARS.items() if environ.get(name, "").strip()}

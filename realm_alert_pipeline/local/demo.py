@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import redirect_stderr
+from pathlib import Path
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
@@ -31,22 +33,21 @@ def run_demo(local_dir=DEFAULT_LOCAL_DIR, out: TextIO = sys.stdout) -> int:
         from realm_alert_pipeline.definitions import build_definitions
 
         defs = build_definitions()
-        with dg.DagsterInstance.get() as instance:
+        run_log = Path(local_dir) / "demo-runs.log"
+        # The runs' event logs go to a file (and to the Dagster UI); the terminal gets the story.
+        with dg.DagsterInstance.get() as instance, open(run_log, "w") as log_file, redirect_stderr(log_file):
             windows = _ingest_last_hour(defs, instance, stack, now, out)
             dispatched = _dispatch_pending_alerts(defs, instance, out)
-            _print_summary(stack, windows, dispatched, out)
+        _print_summary(stack, windows, dispatched, out)
+        print(f"\nrun event logs: {run_log}; see the runs in the UI with `make dev`", file=out)
     return 0
 
 
 def _ingest_last_hour(defs: dg.Definitions, instance, stack: LocalStack, now: datetime, out: TextIO) -> list:
-    job = defs.get_job_def(c.INGEST_JOB)
+    job = defs.resolve_job_def(c.INGEST_JOB)
     partitions = job.partitions_def
-    keys = partitions.get_partition_keys_in_range(
-        dg.PartitionKeyRange(
-            partitions.get_last_partition_key(current_time=now - timedelta(minutes=50)),
-            partitions.get_last_partition_key(current_time=now),
-        )
-    )
+    windows_per_hour = 60 // _window_minutes(partitions)
+    keys = partitions.get_partition_keys(current_time=now)[-windows_per_hour:]
     late = list(stack.sample.late_entries)
     results = []
     for key in keys:
@@ -64,8 +65,8 @@ def _ingest_last_hour(defs: dg.Definitions, instance, stack: LocalStack, now: da
 
 
 def _dispatch_pending_alerts(defs: dg.Definitions, instance, out: TextIO) -> int:
-    sensor = defs.get_sensor_def(DISPATCH_SENSOR)
-    job = defs.get_job_def(c.DISPATCH_JOB)
+    sensor = defs.resolve_sensor_def(DISPATCH_SENSOR)
+    job = defs.resolve_job_def(c.DISPATCH_JOB)
     launched = 0
     for _ in range(MAX_SENSOR_TICKS):
         with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
@@ -92,11 +93,14 @@ def _print_summary(stack: LocalStack, windows: list, dispatched: int, out: TextI
     alerts = list(primary[c.ALERT_COLLECTION].find({}, sort=[("created_at", 1)]))
     states = Counter(alert.get("state") for alert in alerts)
     copies = secondary[env["SECONDARY_MONGODB_COLLECTION"]].count_documents({})
+    late_ids = [entry["_id"] for entry in stack.sample.late_entries]
+    late_stored = primary[c.LOG_COLLECTION].count_documents({"_id": {"$in": late_ids}})
     lines = [
         "",
         "=== realm-alert-pipeline demo summary ===",
         f"windows ingested: {sum(ok for _, ok in windows)} of {len(windows)}",
         f"logs stored in {env['MONGODB_DATABASE']}.{c.LOG_COLLECTION}: {primary[c.LOG_COLLECTION].count_documents({})}",
+        f"late entries stored: {late_stored} of {len(late_ids)}",
         f"alerts: {len(alerts)} ({', '.join(f'{n} {state}' for state, n in sorted(states.items()))})",
         f"pipeline errors recorded: {primary[c.ERROR_COLLECTION].count_documents({})}",
         f"dispatch runs: {dispatched}",
@@ -109,3 +113,8 @@ def _print_summary(stack: LocalStack, windows: list, dispatched: int, out: TextI
         lines.append(f"--- to {message['to']} ({segments} segment(s), {message['sid']})")
         lines.append(message["body"])
     print("\n".join(lines), file=out)
+
+
+def _window_minutes(partitions) -> int:
+    first = partitions.time_window_for_partition_key(partitions.get_first_partition_key())
+    return int((first.end - first.start).total_seconds() // 60)

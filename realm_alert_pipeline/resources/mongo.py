@@ -34,6 +34,18 @@ def ensure_indexes(db: Database) -> None:
     db[ALERT_COLLECTION].create_index([("state", ASCENDING), ("created_at", ASCENDING)])
     db[ALERT_COLLECTION].create_index([("fingerprint", ASCENDING), ("created_at", DESCENDING)])
     db[ALERT_COLLECTION].create_index([("window", ASCENDING)])
+    # Ingest detect step: the open alert of a fingerprint, and the exactly-once guards. Its pending-log
+    # queries use (detected, app_id) above: on SecantusDB each Log index costs the extract step about
+    # as much as the insert itself, so Log gets no more of them.
+    db[ALERT_COLLECTION].create_index(
+        [("app_id", ASCENDING), ("fingerprint", ASCENDING), ("created_at", DESCENDING)]
+    )
+    db[ALERT_COLLECTION].create_index([("applied_batches", ASCENDING)])
+    db[ALERT_COLLECTION].create_index([("chain_key", ASCENDING)], unique=True, sparse=True)
+    # Dispatch sensor: pending alerts never requested (next_check_at null) or due again, oldest first.
+    db[ALERT_COLLECTION].create_index(
+        [("state", ASCENDING), ("dispatch.next_check_at", ASCENDING), ("created_at", ASCENDING)]
+    )
     db[ERROR_COLLECTION].create_index([("date", DESCENDING)])
 
 
@@ -43,6 +55,10 @@ class MongoResource(dg.ConfigurableResource):
     uri: str
     database: str = DEFAULT_DATABASE
     timeout_ms: int = 10_000
+
+    def __repr_args__(self):
+        # pydantic builds repr()/str() from this; a MongoDB URI may hold a password.
+        yield "database", self.database
 
     def get_database(self) -> Database:
         return mongo_client(self.uri, self.timeout_ms)[self.database]

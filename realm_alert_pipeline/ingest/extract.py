@@ -1,0 +1,209 @@
+"""Extract step: page through one window of the Admin API and store every entry in `Log` by its own `_id`.
+
+Each page goes to MongoDB as one unordered insert_many; a duplicate-key error (11000) means the entry
+was stored by an earlier or overlapping run ("already seen"), any other write error fails the step.
+This is as idempotent as an upsert by `_id`, tells exactly which entries are new, and measured about
+4x faster on SecantusDB (DESIGN.md section 4). Pages are processed and dropped one at a time, so
+memory does not grow with the size of the window.
+
+A malformed entry (not an object, no `_id`, no usable `started`, not an error, another app's, outside
+the query bounds) is recorded in `Error` and skipped; the rest of the window still lands.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+from realm_alert_pipeline.core.fingerprint import entry_fingerprint, error_source
+from realm_alert_pipeline.core.timeutil import parse_api_datetime
+from realm_alert_pipeline.core.windows import QueryBounds
+
+MALFORMED_ENTRY_CODE = "malformed_log_entry"
+DUPLICATE_KEY = 11000
+
+
+class MalformedEntry(ValueError):
+    """An Admin API log entry that cannot be stored; `reason` says what is wrong, without the entry."""
+
+    def __init__(self, reason: str, entry_id: str | None = None) -> None:
+        self.reason = reason
+        self.entry_id = entry_id
+        prefix = f"log entry {entry_id}" if entry_id else "log entry without an _id"
+        super().__init__(f"{prefix}: {reason}")
+
+
+class LogWriteError(Exception):
+    """MongoDB refused entries for a reason other than "already stored"."""
+
+
+@dataclass
+class ExtractStats:
+    """What one window's extract did (all plain ints, ready for Dagster metadata)."""
+
+    pages: int = 0
+    entries_read: int = 0
+    new: int = 0
+    already_seen: int = 0
+    malformed: int = 0
+    # Distinct storable entries read (per page; the client drops repeats across pages), and the `Log`
+    # documents of the app in the query bounds afterwards: equal unless something was lost.
+    distinct_read: int = 0
+    stored_in_bounds: int = 0
+    # (type, source) -> Counter(read=..., new=...)
+    by_type_source: dict[tuple[str, str], Counter] = field(default_factory=dict)
+
+    def count(self, doc: Mapping, is_new: bool) -> None:
+        key = (str(doc.get("type") or "?"), error_source(doc) or "-")
+        counts = self.by_type_source.setdefault(key, Counter())
+        counts["read"] += 1
+        counts["new"] += int(is_new)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def prepare_entry(
+    entry: object,
+    *,
+    group_id: str,
+    app_id: str,
+    bounds: QueryBounds,
+    partition_key: str,
+    ingested_at: datetime,
+) -> dict:
+    """The `Log` document for one entry: the entry as returned plus the pipeline's fields.
+
+    Raises MalformedEntry naming the problem (and the entry's `_id` when it has one).
+    """
+    if not isinstance(entry, dict):
+        raise MalformedEntry(f"not a JSON object but a {type(entry).__name__}")
+    entry_id = entry.get("_id")
+    if not isinstance(entry_id, str) or not entry_id.strip():
+        raise MalformedEntry(f"`_id` is missing or empty ({_short(entry_id)})")
+    started = entry.get("started")
+    if started is None:
+        raise MalformedEntry("`started` is missing", entry_id)
+    try:
+        started_at = parse_api_datetime(started)
+    except ValueError:
+        raise MalformedEntry(f"`started` is not a timestamp: {_short(started)}", entry_id) from None
+    for name, expected in (("app_id", app_id), ("group_id", group_id)):
+        value = entry.get(name)
+        if value is not None and value != expected:
+            raise MalformedEntry(f"`{name}` is {_short(value)}, not the monitored {expected!r}", entry_id)
+    message = entry.get("error")
+    if not isinstance(message, str) or not message.strip():
+        raise MalformedEntry(
+            "not an error entry (`error` is missing or empty) in an errors_only read", entry_id
+        )
+    if not bounds.start < started_at <= bounds.end:
+        raise MalformedEntry(
+            f"`started` {started} is outside the query bounds ({bounds.start.isoformat()}, {bounds.end.isoformat()}]",
+            entry_id,
+        )
+    doc = dict(entry)
+    doc.update(
+        started_at=started_at,
+        group_id=group_id,
+        app_id=app_id,
+        window=partition_key,
+        ingested_at=ingested_at,
+        fingerprint=entry_fingerprint(entry, app_id),
+        detected=False,
+    )
+    return doc
+
+
+def _is_duplicate_id(write_error: Mapping) -> bool:
+    """A duplicate `_id` (the entry is stored already), not a clash on some other unique index."""
+    if write_error.get("code") != DUPLICATE_KEY:
+        return False
+    key_pattern = write_error.get("keyPattern")
+    if key_pattern is not None:
+        return list(key_pattern) == ["_id"]
+    return " index: _id_ " in str(write_error.get("errmsg", ""))
+
+
+def insert_new(collection: Collection, docs: list[dict]) -> set[int]:
+    """Insert `docs` unordered; return the indexes of those already stored. Other write errors raise."""
+    if not docs:
+        return set()
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        details = exc.details or {}
+        errors = details.get("writeErrors") or []
+        others = [e for e in errors if not _is_duplicate_id(e)]
+        if others or details.get("writeConcernErrors"):
+            first = others[0] if others else details["writeConcernErrors"][0]
+            raise LogWriteError(
+                f"MongoDB refused {len(others) or 'some'} log entr{'y' if len(others) == 1 else 'ies'}"
+                f" (code {first.get('code')}): {str(first.get('errmsg', ''))[:200]}"
+            ) from None
+        return {e["index"] for e in errors}
+    return set()
+
+
+def extract_window(
+    *,
+    pages: Iterable[list],
+    log_collection: Collection,
+    bounds: QueryBounds,
+    partition_key: str,
+    group_id: str,
+    app_id: str,
+    clock: Callable[[], datetime],
+    on_malformed: Callable[[list[MalformedEntry]], object],
+    retention_cutoff: datetime | None = None,
+) -> ExtractStats:
+    """Store every page of `pages` in `log_collection`; malformed entries go to `on_malformed` per page.
+
+    `retention_cutoff` (now - the API's retention) narrows the stored-vs-read comparison to what the
+    API can still return, so re-reading a window at the retention edge does not look like a loss.
+    """
+    stats = ExtractStats()
+    count_from = bounds.start if retention_cutoff is None else max(bounds.start, retention_cutoff)
+    for page in pages:
+        stats.pages += 1
+        stats.entries_read += len(page)
+        ingested_at = clock()
+        docs: list[dict] = []
+        malformed: list[MalformedEntry] = []
+        for entry in page:
+            try:
+                docs.append(
+                    prepare_entry(
+                        entry,
+                        group_id=group_id,
+                        app_id=app_id,
+                        bounds=bounds,
+                        partition_key=partition_key,
+                        ingested_at=ingested_at,
+                    )
+                )
+            except MalformedEntry as problem:
+                malformed.append(problem)
+        if malformed:
+            stats.malformed += len(malformed)
+            on_malformed(malformed)
+        seen = insert_new(log_collection, docs)
+        stats.already_seen += len(seen)
+        stats.new += len(docs) - len(seen)
+        for index, doc in enumerate(docs):
+            stats.count(doc, index not in seen)
+        stats.distinct_read += len({doc["_id"] for doc in docs if doc["started_at"] > count_from})
+    # One indexed range count instead of a per-page lookup by ids: SecantusDB's `$in` costs about as
+    # much as the insert itself. Log documents in the bounds that this read did not return (say the API
+    # dropped them at its retention edge) show up as a difference too, which is worth a look.
+    stats.stored_in_bounds = log_collection.count_documents(
+        {"app_id": app_id, "started_at": {"$gt": count_from, "$lte": bounds.end}}
+    )
+    return stats
