@@ -54,6 +54,7 @@ _NUMBER = re.compile(r"\d+")
 # Masking an overlong message is wasted work: only MESSAGE_PREFIX_CHARS survive.
 _SCAN_CHARS = 4 * MESSAGE_PREFIX_CHARS
 
+
 def error_source(entry: Mapping) -> str | None:
     """The name of what failed (trigger, forwarder, endpoint route, webhook, function), or None."""
     for field in SOURCE_FIELDS:
@@ -91,6 +92,7 @@ def normalize_message(message: str) -> str:
             text = pattern.sub("<q>", text)
     text = _NUMBER.sub("<n>", text)
     return " ".join(text.split())[:MESSAGE_PREFIX_CHARS]
+
 
 def error_fingerprint(
     *, app_id: str, type: str | None, source: str | None, error_code: str | None, message: str

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import redirect_stderr
-from pathlib import Path
 from collections import Counter
+from contextlib import redirect_stderr
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TextIO
 
 import dagster as dg
@@ -40,6 +41,12 @@ def run_demo(local_dir=DEFAULT_LOCAL_DIR, out: TextIO = sys.stdout) -> int:
             dispatched = _dispatch_pending_alerts(defs, instance, out)
         _print_summary(stack, windows, dispatched, out)
         print(f"\nrun event logs: {run_log}; see the runs in the UI with `make dev`", file=out)
+    failed_windows = [key for key, ok in windows if not ok]
+    if failed_windows or dispatched.failed:
+        print(
+            f"FAILED: windows {failed_windows}, {dispatched.failed} dispatch run(s); see {run_log}", file=out
+        )
+        return 1
     return 0
 
 
@@ -64,10 +71,16 @@ def _ingest_last_hour(defs: dg.Definitions, instance, stack: LocalStack, now: da
     return results
 
 
-def _dispatch_pending_alerts(defs: dg.Definitions, instance, out: TextIO) -> int:
+@dataclass
+class DispatchRuns:
+    total: int = 0
+    failed: int = 0
+
+
+def _dispatch_pending_alerts(defs: dg.Definitions, instance, out: TextIO) -> DispatchRuns:
     sensor = defs.resolve_sensor_def(DISPATCH_SENSOR)
     job = defs.resolve_job_def(c.DISPATCH_JOB)
-    launched = 0
+    launched = DispatchRuns()
     for _ in range(MAX_SENSOR_TICKS):
         with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
             tick = sensor.evaluate_tick(context)
@@ -80,13 +93,14 @@ def _dispatch_pending_alerts(defs: dg.Definitions, instance, out: TextIO) -> int
             result = job.execute_in_process(
                 run_config=request.run_config, tags=tags, instance=instance, raise_on_error=False
             )
-            launched += 1
+            launched.total += 1
+            launched.failed += not result.success
             status = "ok" if result.success else "FAILED"
             print(f"dispatch alert {request.run_key}: {status} (run {result.run_id[:8]})", file=out)
     return launched
 
 
-def _print_summary(stack: LocalStack, windows: list, dispatched: int, out: TextIO) -> None:
+def _print_summary(stack: LocalStack, windows: list, dispatched: DispatchRuns, out: TextIO) -> None:
     env = stack.env()
     primary = mongo_client(env["MONGODB_URI"])[env["MONGODB_DATABASE"]]
     secondary = mongo_client(env["SECONDARY_MONGODB_URI"])[env["SECONDARY_MONGODB_DATABASE"]]
@@ -103,11 +117,15 @@ def _print_summary(stack: LocalStack, windows: list, dispatched: int, out: TextI
         f"late entries stored: {late_stored} of {len(late_ids)}",
         f"alerts: {len(alerts)} ({', '.join(f'{n} {state}' for state, n in sorted(states.items()))})",
         f"pipeline errors recorded: {primary[c.ERROR_COLLECTION].count_documents({})}",
-        f"dispatch runs: {dispatched}",
+        f"dispatch runs: {dispatched.total} ({dispatched.failed} failed)",
         f"secondary copies in {env['SECONDARY_MONGODB_DATABASE']}.{env['SECONDARY_MONGODB_COLLECTION']}: {copies}",
         "",
         f"SMS received by the Twilio emulator ({len(stack.twilio.messages)}):",
     ]
+    if not stack.twilio.messages and alerts:
+        lines.append(
+            "  none: every error in these windows was alerted by an earlier run (nobody is texted twice)"
+        )
     for message in stack.twilio.messages:
         segments = message.get("num_segments")
         lines.append(f"--- to {message['to']} ({segments} segment(s), {message['sid']})")

@@ -238,22 +238,27 @@ def test_the_alert_check_fails_when_an_alert_names_a_log_that_is_gone(runner, ad
     assert evaluation.metadata["missing_log_ids"].value == 1
 
 
-def test_the_log_check_blocks_detect_when_log_holds_entries_the_api_did_not_return(
+def test_the_log_check_reports_stored_entries_the_api_no_longer_returns_without_silencing_alerts(
     runner, admin_api_emulator, window
 ):
     admin_api_emulator.add_logs(storm(window.start + timedelta(minutes=1), 2))
     stray = log_entry(window.start + timedelta(minutes=4), kind="AUTH")  # in Log, unknown to the API
     runner.logs.insert_one(
-        dict(stray, started_at=parse_api_datetime(stray["started"]), app_id=DEMO_APP_ID, detected=False)
+        dict(stray, started_at=parse_api_datetime(stray["started"]), app_id=DEMO_APP_ID, detected=True)
     )
 
-    result = runner.run(window, raise_on_error=False)
+    result = runner.run(window)
 
-    assert not result.success
-    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "stored_logs_match_read")
-    assert not evaluation.passed
-    assert (evaluation.metadata["entries_read"].value, evaluation.metadata["stored_in_query_bounds"].value) == (2, 3)
-    assert runner.alerts.count_documents({}) == 0  # detect did not run on data that does not add up
+    evaluation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "stored_logs_match_read"
+    )
+    assert evaluation.passed  # nothing read was lost
+    assert (
+        evaluation.metadata["entries_read"].value,
+        evaluation.metadata["stored_in_query_bounds"].value,
+        evaluation.metadata["stored_but_not_returned"].value,
+    ) == (2, 3, 1)
+    assert runner.alerts.count_documents({"state": "pending"}) == 1  # the storm still alerts
 
 
 def test_a_mongodb_write_error_other_than_already_stored_fails_the_run_and_is_recorded(
@@ -268,6 +273,10 @@ def test_a_mongodb_write_error_other_than_already_stored_fails_the_run_and_is_re
 
     assert not result.success
     error = runner.errors.find_one()
-    assert (error["code"], error["step"], error["partition"]) == ("mongodb_error", "extract", window.partition_key)
+    assert (error["code"], error["step"], error["partition"]) == (
+        "mongodb_error",
+        "extract",
+        window.partition_key,
+    )
     assert "11000" in error["message"] and clash["error"] not in error["message"]
     assert runner.alerts.count_documents({}) == 0

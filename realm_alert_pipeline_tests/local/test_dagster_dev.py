@@ -88,7 +88,9 @@ def dagster_dev(tmp_path_factory):
             )  # fmt: skip
             url = f"http://127.0.0.1:{port}"
             try:
-                _wait_for(lambda: _ui_ready(url, process, log_path), STARTUP_DEADLINE_S, "dagster dev to serve")
+                _wait_for(
+                    lambda: _ui_ready(url, process, log_path), STARTUP_DEADLINE_S, "dagster dev to serve"
+                )
                 yield stack, url
             finally:
                 os.killpg(process.pid, signal.SIGINT)
@@ -110,7 +112,9 @@ def _ui_ready(url: str, process: subprocess.Popen, log_path) -> bool:
 
 
 def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
-    response = requests.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
+    response = requests.post(
+        f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+    )
     response.raise_for_status()
     body = response.json()
     assert "errors" not in body, body["errors"]
@@ -138,7 +142,9 @@ def test_ui_launched_ingest_run_leads_to_a_dispatch_run_by_the_daemon(dagster_de
         lambda: _successful_runs(url, c.DISPATCH_JOB), RUN_DEADLINE_S, "the sensor's first dispatch run"
     )
 
-    run_keys = {tag["value"] for run in dispatch_runs for tag in run["tags"] if tag["key"] == "dagster/run_key"}
+    run_keys = {
+        tag["value"] for run in dispatch_runs for tag in run["tags"] if tag["key"] == "dagster/run_key"
+    }
     assert run_keys, "dispatch runs carry the alert id as run key"
     assert stack.twilio.messages, "the dispatch run texted through the Twilio emulator"
 
