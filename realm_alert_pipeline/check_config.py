@@ -67,7 +67,8 @@ def _probe(item: str, check: Callable[[], str], results: list) -> None:
     try:
         results.append((OK, item, check()))
     except Exception as exc:  # every failure becomes one line naming the item
-        results.append((FAIL, item, f"{type(exc).__name__}: {exc}"))
+        detail = str(exc).split(", Timeout:")[0]  # pymongo appends its whole topology description
+        results.append((FAIL, item, f"{type(exc).__name__}: {detail[:300]}"))
 
 
 def _primary_db(environ: Mapping[str, str]) -> str:

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -39,7 +39,8 @@ UI_QUERY = """
   assetNodeOrError(assetKey: {path: ["app_services_error_logs"]}) {
     ... on AssetNode {
       partitionKeys
-      partitionStats { numMaterialized numPartitions numFailed }
+      partitionStats { numPartitions numFailed }
+      assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
       assetChecksOrError { ... on AssetChecks { checks { name } } }
     }
   }
@@ -91,7 +92,7 @@ def dagster_dev(tmp_path_factory):
                 _wait_for(
                     lambda: _ui_ready(url, process, log_path), STARTUP_DEADLINE_S, "dagster dev to serve"
                 )
-                yield stack, url
+                yield stack, url, env
             finally:
                 os.killpg(process.pid, signal.SIGINT)
                 try:
@@ -126,7 +127,7 @@ def _successful_runs(url: str, job: str) -> list[dict]:
 
 
 def test_ui_launched_ingest_run_leads_to_a_dispatch_run_by_the_daemon(dagster_dev):
-    stack, url = dagster_dev
+    stack, url, _ = dagster_dev
     burst = next(e for e in stack.sample.entries if e["type"] == "DB_TRIGGER" and e.get("error"))
     host, port = url.removeprefix("http://").split(":")
     client = DagsterGraphQLClient(host, port_number=int(port))
@@ -150,9 +151,17 @@ def test_ui_launched_ingest_run_leads_to_a_dispatch_run_by_the_daemon(dagster_de
 
 
 def test_ui_shows_job_schedule_sensor_and_log_partitions(dagster_dev):
-    _, url = dagster_dev
-    _wait_for(lambda: _successful_runs(url, c.INGEST_JOB), RUN_DEADLINE_S, "a finished ingest run")
-    data = _graphql(url, UI_QUERY)
+    _, url, _ = dagster_dev
+    runs = _wait_for(lambda: _successful_runs(url, c.INGEST_JOB), RUN_DEADLINE_S, "a finished ingest run")
+    ingested = {tag["value"] for run in runs for tag in run["tags"] if tag["key"] == "dagster/partition"}
+
+    def materialized_in_partition_bar():
+        answer = _graphql(url, UI_QUERY)
+        ranges = answer["assetNodeOrError"]["assetPartitionStatuses"]["ranges"]
+        shown = {r["startKey"] for r in ranges if r["status"] == "MATERIALIZED"}
+        return ingested & shown and answer
+
+    data = _wait_for(materialized_in_partition_bar, RUN_DEADLINE_S, f"the UI to show {ingested} materialized")
 
     repository = data["repositoriesOrError"]["nodes"][0]
     assert {c.INGEST_JOB, c.DISPATCH_JOB} <= {job["name"] for job in repository["jobs"]}
@@ -160,9 +169,44 @@ def test_ui_shows_job_schedule_sensor_and_log_partitions(dagster_dev):
     assert {"name": "alert_dispatch_sensor", "sensorState": {"status": "RUNNING"}} in repository["sensors"]
     logs = data["assetNodeOrError"]
     assert logs["partitionKeys"][0] == "2026-11-01-00:00"
-    assert logs["partitionStats"]["numMaterialized"] >= 1
+    assert logs["partitionStats"]["numPartitions"] == len(logs["partitionKeys"])
     assert logs["partitionStats"]["numFailed"] == 0
     assert logs["assetChecksOrError"]["checks"], "the log asset's checks are listed"
+
+
+BACKFILLS_QUERY = """
+{
+  partitionBackfillsOrError {
+    ... on PartitionBackfills { results { id status partitionNames } }
+  }
+}
+"""
+
+
+def test_a_cli_backfill_of_windows_from_three_days_ago_is_run_by_the_daemon(dagster_dev):
+    _, url, env = dagster_dev
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    partitions = [(start + timedelta(minutes=10 * i)).strftime(c.PARTITION_KEY_FORMAT) for i in range(2)]
+
+    subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "backfill", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+         "-j", c.INGEST_JOB, "--partitions", ",".join(partitions), "--noprompt"],
+        env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+    def completed():
+        backfills = _graphql(url, BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
+        ours = [b for b in backfills if sorted(b["partitionNames"] or []) == partitions]
+        assert not ours or ours[0]["status"] not in ("FAILED", "COMPLETED_FAILED", "CANCELED"), ours
+        return ours and ours[0]["status"] in ("COMPLETED", "COMPLETED_SUCCESS")
+
+    def partitions_ingested():
+        tags = [{"key": "dagster/partition", "value": key} for key in partitions]
+        runs = _successful_runs(url, c.INGEST_JOB)
+        return all(any(tag in run["tags"] for run in runs) for tag in tags)
+
+    _wait_for(completed, RUN_DEADLINE_S, f"the backfill of {partitions} to be launched")
+    _wait_for(partitions_ingested, RUN_DEADLINE_S, f"a successful run of each of {partitions}")
 
 
 def _partition_of(started: str) -> str:

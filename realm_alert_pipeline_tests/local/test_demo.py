@@ -1,0 +1,54 @@
+"""`make demo` on a fresh machine: the whole pipeline once on the local default, through a real Dagster
+instance, texting every alerting error once; run again, it texts nobody twice."""
+
+import io
+import os
+import re
+
+import pytest
+
+from realm_alert_pipeline import constants as c
+from realm_alert_pipeline.local.demo import run_demo
+
+
+@pytest.fixture
+def restored_environ():
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _demo(local_dir) -> tuple[int, str]:
+    out = io.StringIO()
+    status = run_demo(local_dir, out=out)
+    return status, out.getvalue()
+
+
+def test_the_demo_texts_each_alerting_error_once_and_copies_it(tmp_path, restored_environ):
+    status, output = _demo(tmp_path)
+
+    assert status == 0, output
+    assert "windows ingested: 6 of 6" in output
+    assert "late entries stored: 1 of 1" in output
+    assert "pipeline errors recorded: 0" in output
+    dispatched = int(output.split(" dispatched")[0].rsplit("(", 1)[1])
+    assert dispatched > 0
+    assert f"dispatch runs: {dispatched} (0 failed)" in output
+    assert f"secondary copies in Logging.Alert: {dispatched}" in output
+    assert f"SMS received by the Twilio emulator ({2 * dispatched}):" in output  # two demo recipients
+    assert output.count("--- to +14155550101") == output.count("--- to +14155550102") == dispatched
+
+    bodies = [line for line in output.splitlines() if re.search(r" #[0-9a-f]{6}$", line)]
+    assert len(set(bodies)) == dispatched  # one text per alert, each sent to both numbers
+    assert "(30x since" in output  # the burst of 30 duplicate-key errors is one alert
+
+
+def test_a_second_demo_on_the_same_data_texts_nobody_again(tmp_path, restored_environ):
+    first_status, _ = _demo(tmp_path)
+    second_status, output = _demo(tmp_path)
+
+    assert (first_status, second_status) == (0, 0)
+    assert "SMS received by the Twilio emulator (0):" in output
+    assert "nobody is texted twice" in output
+    assert f"logs stored in Logging.{c.LOG_COLLECTION}:" in output
