@@ -37,8 +37,12 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realm_alert_pipeline.constants import LOG_COLLECTION, LOG_RETENTION  # noqa: E402
-from realm_alert_pipeline.core.timeutil import format_api_datetime, format_go_datetime  # noqa: E402
-from realm_alert_pipeline.core.windows import query_bounds, utc_now, window_containing  # noqa: E402
+from realm_alert_pipeline.core.timeutil import (  # noqa: E402
+    format_api_datetime,
+    format_go_datetime,
+    utc_now,  # noqa: E402
+)
+from realm_alert_pipeline.core.windows import query_bounds, window_containing  # noqa: E402
 from realm_alert_pipeline.local.admin_api_emulator import (  # noqa: E402
     DEMO_APP_ID,
     DEMO_GROUP_ID,

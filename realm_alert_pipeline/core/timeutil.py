@@ -54,3 +54,15 @@ def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    """The pipeline's clock: aware UTC now at millisecond precision, so a value compares equal after a
+    MongoDB round trip (BSON dates keep milliseconds)."""
+    return to_bson_precision(datetime.now(UTC))
+
+
+def to_bson_precision(value: datetime) -> datetime:
+    """`value` in UTC with microseconds cut to whole milliseconds; naive values are taken as UTC."""
+    utc = ensure_utc(value)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)

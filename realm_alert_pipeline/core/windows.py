@@ -16,11 +16,6 @@ from datetime import UTC, datetime, timedelta
 from realm_alert_pipeline.constants import PARTITION_KEY_FORMAT
 
 
-def utc_now() -> datetime:
-    """The pipeline's default clock: aware UTC now."""
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Window:
     """One partition: [start, end) in UTC."""

@@ -1,7 +1,6 @@
 """Alert dispatch: a sensor on `Alert` launches one run per alert that texts and copies it, exactly once."""
 
-from realm_alert_pipeline.dispatch.clock import utc_now
 from realm_alert_pipeline.dispatch.defs import DispatchDefs, build_dispatch_defs
 from realm_alert_pipeline.dispatch.tuning import DispatchTuning
 
-__all__ = ["DispatchDefs", "DispatchTuning", "build_dispatch_defs", "utc_now"]
+__all__ = ["DispatchDefs", "DispatchTuning", "build_dispatch_defs"]

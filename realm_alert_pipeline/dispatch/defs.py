@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import dagster as dg
 
-from realm_alert_pipeline.dispatch.clock import utc_now
+from realm_alert_pipeline.core.timeutil import utc_now
 from realm_alert_pipeline.dispatch.job import build_dispatch_job
 from realm_alert_pipeline.dispatch.sensor import build_alert_dispatch_sensor
 from realm_alert_pipeline.dispatch.tuning import DispatchTuning

@@ -10,7 +10,8 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from realm_alert_pipeline.constants import INGEST_JOB, MIN_OVERLAP_MINUTES, PARTITION_KEY_FORMAT
-from realm_alert_pipeline.core.windows import partitions_cron, utc_now, window_for_partition_key
+from realm_alert_pipeline.core.timeutil import utc_now
+from realm_alert_pipeline.core.windows import partitions_cron, window_for_partition_key
 from realm_alert_pipeline.ingest.assets import build_ingest_assets
 from realm_alert_pipeline.ingest.schedule import build_ingest_schedule
 from realm_alert_pipeline.settings import PipelineSettings

@@ -37,9 +37,9 @@ def run_demo(local_dir=DEFAULT_LOCAL_DIR, out: TextIO = sys.stdout) -> int:
         run_log = Path(local_dir) / "demo-runs.log"
         # The runs' event logs go to a file (and to the Dagster UI); the terminal gets the story.
         with dg.DagsterInstance.get() as instance, open(run_log, "w") as log_file, redirect_stderr(log_file):
-            windows = _ingest_last_hour(defs, instance, stack, now, out)
+            windows, late = _ingest_last_hour(defs, instance, stack, now, out)
             dispatched = _dispatch_pending_alerts(defs, instance, out)
-        _print_summary(stack, windows, dispatched, out)
+        _print_summary(stack, windows, late, dispatched, out)
         print(f"\nrun event logs: {run_log}; see the runs in the UI with `make dev`", file=out)
     failed_windows = [key for key, ok in windows if not ok]
     if failed_windows or dispatched.failed:
@@ -50,13 +50,19 @@ def run_demo(local_dir=DEFAULT_LOCAL_DIR, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _ingest_last_hour(defs: dg.Definitions, instance, stack: LocalStack, now: datetime, out: TextIO) -> list:
+def _ingest_last_hour(
+    defs: dg.Definitions, instance, stack: LocalStack, now: datetime, out: TextIO
+) -> tuple[list, list[dict]]:
     job = defs.resolve_job_def(c.INGEST_JOB)
     partitions = job.partitions_def
     windows_per_hour = 60 // _window_minutes(partitions)
     keys = partitions.get_partition_keys(current_time=now)[-windows_per_hour:]
-    late = list(stack.sample.late_entries)
+    # A late entry is written once its window was read; the next window's overlap must catch it.
+    first = partitions.time_window_for_partition_key(keys[0]).start
+    last = partitions.time_window_for_partition_key(keys[-1]).start
+    late = [e for e in stack.sample.late_entries if first <= parse_api_datetime(e["started"]) < last]
     results = []
+    late_written: list[dict] = []
     for key in keys:
         result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
         status = "ok" if result.success else "FAILED"
@@ -66,9 +72,10 @@ def _ingest_last_hour(defs: dg.Definitions, instance, stack: LocalStack, now: da
         arrived = [e for e in late if parse_api_datetime(e["started"]) < window.end]
         if arrived:
             stack.admin_api.add_logs(arrived)
+            late_written += arrived
             late = [e for e in late if e not in arrived]
             print(f"  {len(arrived)} late entry written now, started inside window {key}", file=out)
-    return results
+    return results, late_written
 
 
 @dataclass
@@ -100,14 +107,16 @@ def _dispatch_pending_alerts(defs: dg.Definitions, instance, out: TextIO) -> Dis
     return launched
 
 
-def _print_summary(stack: LocalStack, windows: list, dispatched: DispatchRuns, out: TextIO) -> None:
+def _print_summary(
+    stack: LocalStack, windows: list, late: list[dict], dispatched: DispatchRuns, out: TextIO
+) -> None:
     env = stack.env()
     primary = mongo_client(env["MONGODB_URI"])[env["MONGODB_DATABASE"]]
     secondary = mongo_client(env["SECONDARY_MONGODB_URI"])[env["SECONDARY_MONGODB_DATABASE"]]
     alerts = list(primary[c.ALERT_COLLECTION].find({}, sort=[("created_at", 1)]))
     states = Counter(alert.get("state") for alert in alerts)
     copies = secondary[env["SECONDARY_MONGODB_COLLECTION"]].count_documents({})
-    late_ids = [entry["_id"] for entry in stack.sample.late_entries]
+    late_ids = [entry["_id"] for entry in late]
     late_stored = primary[c.LOG_COLLECTION].count_documents({"_id": {"$in": late_ids}})
     lines = [
         "",

@@ -27,6 +27,8 @@ _DB_TRIGGER_TIE = ("6b1156bc4e20d8b1c6d9cf2e", "6b1156bc4e20d8b1c6d9cf2a")  # OK
 _TRIGGER_FAILURE = "6b126c079f7a3e5d022a23c0"
 _ERROR_HANDLER = "6b126c079f7a3e5d022a23c3"
 _LATE = "6b0f89b09f7a3e5d022a23b8"  # buildWeeklySalesReport: execution time limit exceeded after 300 s
+# Every 20 minutes, so any hour of 10-minute windows has some in a window that is not its last.
+_LATE_MINUTES = (3, 23, 43)
 _SCENARIO_IDS = {
     _FAILING_SCHEDULED,
     _OK_SCHEDULED,
@@ -81,7 +83,7 @@ def generate_sample_logs(
     while block < end:
         factory = _EntryFactory(templates, group_id, app_id, random.Random(f"{seed}:{block.isoformat()}"))
         entries += _hour_of_logs(factory, block)
-        late.append(factory.make(_LATE, block + timedelta(minutes=33, seconds=5)))
+        late += [factory.make(_LATE, block + timedelta(minutes=m, seconds=5)) for m in _LATE_MINUTES]
         block += timedelta(hours=1)
     in_range = [e for e in entries if start <= parse_api_datetime(e["started"]) < end]
     late_in_range = [e for e in late if start <= parse_api_datetime(e["started"]) < end]

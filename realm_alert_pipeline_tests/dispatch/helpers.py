@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 
-from realm_alert_pipeline.dispatch.clock import to_bson_precision
+from realm_alert_pipeline.core.timeutil import to_bson_precision
 from realm_alert_pipeline.dispatch.tuning import DispatchTuning
 from realm_alert_pipeline.local.twilio_emulator import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN, DEMO_FROM_NUMBER
 from realm_alert_pipeline.resources.sms import SmsResource

@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 
 from realm_alert_pipeline.constants import ALERT_COLLECTION, ERROR_COLLECTION
+from realm_alert_pipeline.core.timeutil import utc_now
 from realm_alert_pipeline.dispatch import DispatchTuning, build_dispatch_defs
-from realm_alert_pipeline.dispatch.clock import utc_now
 from realm_alert_pipeline.local.twilio_emulator import TwilioFault
 from realm_alert_pipeline.resources.secondary_mongo import SecondaryMongoResource
 from realm_alert_pipeline.settings import PipelineSettings

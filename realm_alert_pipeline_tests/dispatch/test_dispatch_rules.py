@@ -13,8 +13,8 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
+from realm_alert_pipeline.core.timeutil import to_bson_precision
 from realm_alert_pipeline.dispatch import DispatchTuning, build_dispatch_defs
-from realm_alert_pipeline.dispatch.clock import to_bson_precision
 from realm_alert_pipeline.dispatch.deliveries import (
     error_details,
     final_alert_state,

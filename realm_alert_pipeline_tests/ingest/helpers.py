@@ -17,15 +17,12 @@ from realm_alert_pipeline.core.timeutil import format_go_datetime
 from realm_alert_pipeline.core.windows import Window, window_containing
 from realm_alert_pipeline.ingest import IngestDefs, build_ingest_defs
 from realm_alert_pipeline.local.admin_api_emulator import (
-    DEMO_APP_ID,
-    DEMO_GROUP_ID,
-    DEMO_PRIVATE_KEY,
-    DEMO_PUBLIC_KEY,
     AdminApiEmulator,
 )
 from realm_alert_pipeline.resources.admin_api import AdminApiResource
 from realm_alert_pipeline.resources.mongo import MongoResource
 from realm_alert_pipeline.settings import PipelineSettings
+from realm_alert_pipeline_tests.resources.admin_api_helpers import make_resource
 
 _sequence = itertools.count(1)
 
@@ -97,20 +94,7 @@ def past_window(hours_ago: float, window_minutes: int = 10) -> Window:
 
 
 def admin_api_resource(emulator: AdminApiEmulator, mongo: MongoResource, **overrides) -> AdminApiResource:
-    config = {
-        "public_key": DEMO_PUBLIC_KEY,
-        "private_key": DEMO_PRIVATE_KEY,
-        "group_id": DEMO_GROUP_ID,
-        "app_id": DEMO_APP_ID,
-        "mongo": mongo,
-        "base_url": emulator.base_url,
-        "timeout_s": 5.0,
-        "max_attempts": 3,
-        "backoff_base_s": 0.01,
-        "backoff_cap_s": 0.05,
-    }
-    config.update(overrides)
-    return AdminApiResource(**config)
+    return make_resource(emulator, mongo, **{"max_attempts": 3, **overrides})
 
 
 TEST_SETTINGS = PipelineSettings(

@@ -30,7 +30,8 @@ def test_the_demo_texts_each_alerting_error_once_and_copies_it(tmp_path, restore
 
     assert status == 0, output
     assert "windows ingested: 6 of 6" in output
-    assert "late entries stored: 1 of 1" in output
+    late = re.search(r"late entries stored: (\d+) of (\d+)", output)
+    assert late and late[1] == late[2] and int(late[1]) >= 1
     assert "pipeline errors recorded: 0" in output
     dispatched = int(output.split(" dispatched")[0].rsplit("(", 1)[1])
     assert dispatched > 0
