@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
@@ -100,6 +101,8 @@ def _check_admin_api(environ: Mapping[str, str]) -> str:
         max_attempts=2,
     )
     resource.check_login()
+    now = datetime.now(UTC)
+    next(resource.iter_log_pages(now - timedelta(minutes=10), now, errors_only=True), [])  # one page at most
     return f"login accepted; logs of app {environ['APP_SERVICES_APP_ID']} readable"
 
 

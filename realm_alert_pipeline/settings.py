@@ -71,13 +71,31 @@ def load_pipeline_settings(environ: Mapping[str, str] | None = None) -> Pipeline
     raw_start = environ.get("INGEST_PARTITIONS_START", "").strip()
     if raw_start:
         try:
-            datetime.strptime(raw_start, c.PARTITION_KEY_FORMAT)
-            values["partitions_start"] = raw_start
+            start = datetime.strptime(raw_start, c.PARTITION_KEY_FORMAT)
         except ValueError:
             problems.append(f"INGEST_PARTITIONS_START={raw_start!r} is not of the form YYYY-MM-DD-HH:MM")
+        else:
+            if window and (start.hour * 60 + start.minute) % window:
+                problems.append(
+                    f"INGEST_PARTITIONS_START={raw_start!r} is not on the {window}-minute window grid"
+                )
+            values["partitions_start"] = raw_start
     if problems:
         raise SettingsError(problems)
-    return PipelineSettings(**values)
+    settings = PipelineSettings(**values)
+    # An error is first seen up to a window, its overlap and the schedule lag after it happened.
+    first_seen_within = (
+        settings.window_minutes + settings.overlap_minutes + settings.schedule_lag_seconds / 60
+    )
+    if settings.alert_max_age_minutes <= first_seen_within:
+        raise SettingsError(
+            [
+                f"ALERT_MAX_AGE_MINUTES={settings.alert_max_age_minutes} must exceed INGEST_WINDOW_MINUTES"
+                f" + INGEST_OVERLAP_MINUTES + INGEST_SCHEDULE_LAG_SECONDS/60 = {first_seen_within:g} minutes,"
+                " or fresh errors would be stored as suppressed and never texted"
+            ]
+        )
+    return settings
 
 
 _HEX24 = re.compile(r"^[0-9a-f]{24}$")

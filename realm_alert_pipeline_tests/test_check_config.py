@@ -66,3 +66,9 @@ def test_without_twilio_and_secondary_those_items_are_skipped(local_stack):  # n
     assert status == 0, output
     assert "[skip] secondary MongoDB:" in output
     assert "[skip] Twilio:" in output
+
+
+def test_a_well_formed_but_wrong_app_id_fails_the_admin_api_item(local_stack):  # noqa: F811
+    status, output = _check({**local_stack.env(), "APP_SERVICES_APP_ID": "0123456789abcdef01234567"})
+    assert status == 1
+    assert "[FAIL] Admin API:" in output and "404" in output

@@ -104,3 +104,25 @@ def test_malformed_deployment_values_are_named_and_secrets_are_not_shown(overrid
     message = str(raised.value)
     assert named in message
     assert SECRET not in message and TWILIO["TWILIO_AUTH_TOKEN"] not in message
+
+
+def test_a_partitions_start_off_the_window_grid_is_named():
+    with pytest.raises(SettingsError) as raised:
+        load_pipeline_settings({"INGEST_WINDOW_MINUTES": "15", "INGEST_PARTITIONS_START": "2026-12-01-00:10"})
+    assert "INGEST_PARTITIONS_START='2026-12-01-00:10' is not on the 15-minute window grid" in str(
+        raised.value
+    )
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"INGEST_WINDOW_MINUTES": "60"},
+        {"INGEST_SCHEDULE_LAG_SECONDS": "3600"},
+        {"ALERT_MAX_AGE_MINUTES": "20"},
+    ],
+)
+def test_settings_that_would_suppress_fresh_errors_are_refused(environ):
+    with pytest.raises(SettingsError) as raised:
+        load_pipeline_settings(environ)
+    assert "ALERT_MAX_AGE_MINUTES" in str(raised.value) and "never texted" in str(raised.value)

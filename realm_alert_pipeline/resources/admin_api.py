@@ -14,6 +14,7 @@ Quirks handled here:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptio
 _REDACTED = "[redacted]"
 # Shorter strings are not redacted: replacing them could garble an unrelated message.
 _MIN_SECRET_LENGTH = 6
+# Admin API tokens are JWTs: three base64url parts, the first always starting with `eyJ` ('{"').
+_JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")
 
 logger = dg.get_dagster_logger(__name__)
 
@@ -132,6 +135,8 @@ class AdminApiResource(dg.ConfigurableResource):
 
     _http: requests.Session | None = PrivateAttr(default=None)
     _session: StoredSession | None = PrivateAttr(default=None)
+    # Every token this instance has held or read from Control: an error body may echo an old one.
+    _seen_tokens: set[str] = PrivateAttr(default_factory=set)
 
     # ----- public API -------------------------------------------------------------------------
 
@@ -249,6 +254,8 @@ class AdminApiResource(dg.ConfigurableResource):
         if self._session is not None and not self._session.needs_refresh(now, ACCESS_TOKEN_REFRESH_MARGIN):
             return self._session, "reused"
         stored = self._store().load()
+        if stored is not None:
+            self._seen_tokens.update((stored.access_token, stored.refresh_token))
         if stored is not None and not stored.needs_refresh(now, ACCESS_TOKEN_REFRESH_MARGIN):
             self._session = stored
             return stored, "reused"
@@ -478,7 +485,7 @@ class AdminApiResource(dg.ConfigurableResource):
             raise AdminApiConfigError("invalid Admin API settings: " + "; ".join(problems))
 
     def _secrets(self) -> list[str]:
-        secrets = [self.public_key, self.private_key]
+        secrets = [self.public_key, self.private_key, *self._seen_tokens]
         if self._session is not None:
             secrets += [self._session.access_token, self._session.refresh_token]
         return [s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LENGTH]
@@ -486,7 +493,7 @@ class AdminApiResource(dg.ConfigurableResource):
     def _redact(self, text: str) -> str:
         for secret in self._secrets():
             text = text.replace(secret, _REDACTED)
-        return text
+        return _JWT.sub(_REDACTED, text)  # a token of another process or session, echoed by the server
 
     def _error(self, kind: type[AdminApiError], message: str, **details) -> AdminApiError:
         """An exception whose message cannot leak a key or token, even if the server echoed one."""

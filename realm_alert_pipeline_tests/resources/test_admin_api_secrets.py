@@ -115,3 +115,35 @@ def test_repr_shows_which_app_but_no_key_nor_mongo_credentials(admin_api_emulato
         assert DEMO_PUBLIC_KEY not in text
         assert DEMO_PRIVATE_KEY not in text
         assert "Sup3rS3cret" not in text
+
+
+def test_a_refusal_echoing_the_stored_refresh_token_is_redacted_in_a_new_process(
+    admin_api_emulator, mongo, caplog
+):
+    make_resource(admin_api_emulator, mongo).ensure_session()  # an earlier run logged in
+    control = mongo.get_database()[CONTROL_COLLECTION]
+    stored = control.find_one()
+    # Thirty minutes later another process finds the stored access token due for refresh.
+    control.update_one({"_id": stored["_id"]}, {"$set": {"access_expires_at": recent(1)}})
+    admin_api_emulator.inject(
+        Fault(
+            kind="status",
+            path="/auth/session",
+            status=401,
+            body=json.dumps(
+                {
+                    "error": f"invalid session: failed to find refresh token {stored['refresh_token']}",
+                    "error_code": "InvalidSession",
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+    )
+    caplog.set_level(logging.DEBUG)
+
+    status = make_resource(admin_api_emulator, mongo).ensure_session()
+
+    assert status.action == "logged_in"
+    assert "refresh refused" in caplog.text
+    assert stored["refresh_token"] not in caplog.text
+    assert stored["access_token"] not in caplog.text
