@@ -609,7 +609,7 @@ def serve_forever(
         if logs_file:
             source, logs, live = str(logs_file), load_logs_file(Path(logs_file)), False
         else:
-            source, logs, live = "the sample-log generator (a live feed)", _generated_live_logs(), True
+            source, logs, live = "the sample-log generator", _generated_live_logs(), True
         emulator = AdminApiEmulator(
             public_key=public_key or DEMO_PUBLIC_KEY,
             private_key=private_key or DEMO_PRIVATE_KEY,
@@ -631,10 +631,13 @@ def serve_forever(
     try:
         with emulator:
             print(f"Admin API emulator: {emulator.base_url}", flush=True)
+            feed = "appearing as their start time passes" if live else "older than 10 days are not served"
             print(
-                f"serving {emulator.retained_log_count} of {emulator.log_count} log entries from {source} "
-                f"(older than the {emulator.retention.days}-day retention are not served) for group "
-                f"{emulator.group_id}, app {emulator.app_id}; Ctrl-C to stop",
+                f"{emulator.log_count} log entries from {source} ({feed}). To point the pipeline at it:\n"
+                f"  export ADMIN_API_BASE_URL={emulator.base_url}\n"
+                f"  export ATLAS_PUBLIC_KEY={emulator.public_key} ATLAS_PRIVATE_KEY={emulator.private_key}\n"
+                f"  export APP_SERVICES_GROUP_ID={emulator.group_id} APP_SERVICES_APP_ID={emulator.app_id}\n"
+                "Ctrl-C stops it.",
                 file=sys.stderr,
                 flush=True,
             )
@@ -645,6 +648,7 @@ def serve_forever(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    print("Admin API emulator stopped", file=sys.stderr, flush=True)
     return 0
 
 

@@ -36,7 +36,7 @@ def run_demo(local_dir=DEFAULT_LOCAL_DIR, out: TextIO = sys.stdout) -> int:
         defs = build_definitions()
         run_log = Path(local_dir) / "demo-runs.log"
         # The runs' event logs go to a file (and to the Dagster UI); the terminal gets the story.
-        with dg.DagsterInstance.get() as instance, open(run_log, "w") as log_file, redirect_stderr(log_file):
+        with dg.DagsterInstance.get() as instance, open(run_log, "a") as log_file, redirect_stderr(log_file):
             windows, late = _ingest_last_hour(defs, instance, stack, now, out)
             dispatched = _dispatch_pending_alerts(defs, instance, out)
         _print_summary(stack, windows, late, dispatched, out)
@@ -57,10 +57,9 @@ def _ingest_last_hour(
     partitions = job.partitions_def
     windows_per_hour = 60 // _window_minutes(partitions)
     keys = partitions.get_partition_keys(current_time=now)[-windows_per_hour:]
-    # A late entry is written once its window was read; the next window's overlap must catch it.
-    first = partitions.time_window_for_partition_key(keys[0]).start
-    last = partitions.time_window_for_partition_key(keys[-1]).start
-    late = [e for e in stack.sample.late_entries if first <= parse_api_datetime(e["started"]) < last]
+    late = replayable_late_entries(
+        stack.sample.late_entries, [partitions.time_window_for_partition_key(k) for k in keys]
+    )
     results = []
     late_written: list[dict] = []
     for key in keys:
@@ -74,8 +73,16 @@ def _ingest_last_hour(
             stack.admin_api.add_logs(arrived)
             late_written += arrived
             late = [e for e in late if e not in arrived]
-            print(f"  {len(arrived)} late entry written now, started inside window {key}", file=out)
+            print(f"  {len(arrived)} late entry written now, started inside window {key};"
+                  " the next window's overlap must catch it", file=out)  # fmt: skip
     return results, late_written
+
+
+def replayable_late_entries(late_entries: list[dict], windows: list) -> list[dict]:
+    """The late entries the demo can show being caught: written once their window was read, they must
+    start in a window that has a next one in the run, whose overlap then reads them."""
+    first, last = windows[0].start, windows[-1].start
+    return [e for e in late_entries if first <= parse_api_datetime(e["started"]) < last]
 
 
 @dataclass
@@ -121,15 +128,16 @@ def _print_summary(
     lines = [
         "",
         "=== realm-alert-pipeline demo summary ===",
-        f"windows ingested: {sum(ok for _, ok in windows)} of {len(windows)}",
-        f"logs stored in {env['MONGODB_DATABASE']}.{c.LOG_COLLECTION}: {primary[c.LOG_COLLECTION].count_documents({})}",
-        f"late entries stored: {late_stored} of {len(late_ids)}",
-        f"alerts: {len(alerts)} ({', '.join(f'{n} {state}' for state, n in sorted(states.items()))})",
-        f"pipeline errors recorded: {primary[c.ERROR_COLLECTION].count_documents({})}",
-        f"dispatch runs: {dispatched.total} ({dispatched.failed} failed)",
-        f"secondary copies in {env['SECONDARY_MONGODB_DATABASE']}.{env['SECONDARY_MONGODB_COLLECTION']}: {copies}",
+        f"windows ingested by this demo: {sum(ok for _, ok in windows)} of {len(windows)}",
+        f"in store (all demos so far, `make clean` resets): logs in {env['MONGODB_DATABASE']}.{c.LOG_COLLECTION}:"
+        f" {primary[c.LOG_COLLECTION].count_documents({})}",
+        f"late entries caught: {late_stored} of {len(late_ids)}",
+        f"  alerts: {len(alerts)} ({', '.join(f'{n} {state}' for state, n in sorted(states.items()))})",
+        f"  pipeline errors recorded: {primary[c.ERROR_COLLECTION].count_documents({})}",
+        f"dispatch runs of this demo: {dispatched.total} ({dispatched.failed} failed)",
+        f"  secondary copies in {env['SECONDARY_MONGODB_DATABASE']}.{env['SECONDARY_MONGODB_COLLECTION']}: {copies}",
         "",
-        f"SMS received by the Twilio emulator ({len(stack.twilio.messages)}):",
+        f"SMS received by the Twilio emulator in this demo ({len(stack.twilio.messages)}):",
     ]
     if not stack.twilio.messages and alerts:
         lines.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ class LocalStack:
         *,
         now: datetime | None = None,
         future: timedelta = FUTURE,
+        print_sms: bool = False,
     ) -> None:
         self.local_dir = Path(local_dir)
         self.now = now or datetime.now(UTC)
@@ -60,7 +62,7 @@ class LocalStack:
         self.primary = EmbeddedMongo(self.local_dir / "mongo-primary")
         self.secondary = EmbeddedMongo(self.local_dir / "mongo-secondary")
         self.admin_api = AdminApiEmulator(logs=self.sample.entries, hide_future=True)
-        self.twilio = TwilioEmulator()
+        self.twilio = TwilioEmulator(on_message=_print_sms if print_sms else None)
 
     @property
     def logs(self) -> SampleLogs:
@@ -114,6 +116,14 @@ class LocalStack:
             "DAGSTER_HOME": str(self.dagster_home),
         }
 
+    def write_env_file(self) -> Path:
+        """`.local/env.sh`: export lines of env() (local demo credentials only), for the dagster CLI."""
+        path = self.local_dir / "env.sh"
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in self.env().items()]
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+        return path
+
     def _prepare_dagster_home(self) -> None:
         """DAGSTER_HOME under .local/ with the project's dagster.yaml (SQLite storage, queued runs)."""
         self.dagster_home.mkdir(parents=True, exist_ok=True)
@@ -121,29 +131,41 @@ class LocalStack:
 
 
 def run_dev(port: int = 3000) -> int:
-    """`make dev`: the local stack plus `dagster dev` (UI and daemon) until interrupted."""
+    """`make dev`: the local stack plus `dagster dev` (UI and daemon) until Ctrl-C or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with LocalStack() as stack:
+    with LocalStack(print_sms=True) as stack:
         env = {**os.environ, **stack.env()}
-        print(_describe(stack, port), flush=True)
+        env_file = stack.write_env_file()
+        print(_describe(stack, port, env_file), flush=True)
         command = [
             sys.executable, "-m", "dagster", "dev",
             "-w", str(PROJECT_ROOT / "workspace.yaml"),
             "-h", "127.0.0.1", "-p", str(port),
         ]  # fmt: skip
-        child = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
+        # Its own process group, so one signal stops dagster dev, its webserver, daemon and code server;
+        # run from DAGSTER_HOME so the project's dagster.yaml is not mistaken for the instance's.
+        child = subprocess.Popen(command, env=env, cwd=stack.dagster_home, start_new_session=True)
+        stopping = []
+
+        def stop(signum, _frame) -> None:
+            stopping.append(signum)
+            os.killpg(child.pid, signal.SIGINT)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            return child.wait()
-        except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
-            try:
-                return child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                return 130
+            code = child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        print("stopped dagster dev and the local stack", flush=True)
+        return 0 if stopping else code
 
 
-def _describe(stack: LocalStack, port: int) -> str:
+def _print_sms(message: dict) -> None:
+    print(f"[twilio emulator] SMS {message['sid']} to {message['to']}: {message['body']}", flush=True)
+
+
+def _describe(stack: LocalStack, port: int, env_file: Path) -> str:
     return "\n".join(
         [
             "Local stack:",
@@ -152,6 +174,7 @@ def _describe(stack: LocalStack, port: int) -> str:
             f"  Admin API emulator {stack.admin_api.base_url} ({len(stack.sample.entries)} generated log entries)",
             f"  Twilio emulator    {stack.twilio.base_url}",
             f"  DAGSTER_HOME       {stack.dagster_home}",
-            f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)",
+            f"  its environment    {env_file} (`source` it to run the dagster CLI against this stack)",
+            f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything); texts are printed below as sent",
         ]
     )

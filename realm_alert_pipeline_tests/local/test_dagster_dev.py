@@ -85,7 +85,7 @@ def dagster_dev(tmp_path_factory):
             process = subprocess.Popen(
                 [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
                  "-h", "127.0.0.1", "-p", str(port)],
-                env=env, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                env=env, cwd=stack.dagster_home, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
             url = f"http://127.0.0.1:{port}"
             try:
