@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from realm_alert_pipeline import constants as c

@@ -33,6 +33,13 @@ ALERT_LOG_IDS_LIMIT = 50
 # First partition of the log assets: any window since then can be backfilled.
 DEFAULT_PARTITIONS_START = "2026-11-01-00:00"
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+# The schedule re-requests windows of the last day left without stored logs (an Admin API outage, a
+# stopped daemon), a few per tick, oldest first.
+INGEST_CATCH_UP_LOOKBACK = timedelta(hours=24)
+INGEST_CATCH_UP_MAX_PER_TICK = 6
+# All three ingest assets run in this Dagster concurrency pool (dagster.yaml `concurrency: pools:` sets
+# its limit), whichever job or backfill launched them.
+INGEST_POOL = "app_services_ingest"
 
 # Alert states.
 ALERT_PENDING = "pending"
@@ -47,9 +54,24 @@ DEFAULT_SMS_MAX_SEGMENTS = 1
 SMS_MAX_CHARS = 1600
 # A sensor tick stops requesting runs after this long (Dagster cancels an evaluation at 60 s).
 SENSOR_TICK_BUDGET_SECONDS = 20.0
-# An alert whose dispatch run was requested this long ago and is still pending is looked at again:
-# re-requested only when no run with its run_key exists (a tick lost between marking and launching).
-DISPATCH_REREQUEST_AFTER = timedelta(minutes=15)
+# An alert whose dispatch run was requested this long ago and is still pending is looked at again
+# (and again at this interval while its run is open): re-requested with the same run_key when no run
+# with it exists (a tick lost between marking and launching; the daemon launches a run_key once), or
+# with the next attempt's run_key after its runs all failed.
+DISPATCH_REREQUEST_AFTER = timedelta(minutes=1)
+# After a dispatch attempt's runs all failed (Twilio or MongoDB down beyond every op and run retry),
+# the sensor waits this long before the next attempt (the last entry repeats), and gives up after
+# DISPATCH_MAX_ATTEMPTS attempts: the alert is settled "failed" and an Error names it.
+DISPATCH_RETRY_BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(minutes=60),
+)
+DISPATCH_MAX_ATTEMPTS = 6
+# A dispatch run still going after this long is failed by run monitoring (dagster.yaml), so a run whose
+# worker died stops counting as open: its run retry and the sensor's next attempt take over.
+DISPATCH_MAX_RUNTIME_SECONDS = 30 * 60
 # How long a dispatch run holds an alert against a concurrent run texting the same recipients.
 DISPATCH_LEASE = timedelta(minutes=10)
 DISPATCH_SEND_ATTEMPTS = 3  # per recipient within one op attempt (429 / connect errors / unknown outcome)
@@ -75,6 +97,11 @@ INGEST_GROUP = "app_services"
 APP_TAG = "realm_alert_pipeline/app"
 DISPATCH_SENSOR = "alert_dispatch_sensor"
 ALERT_TAG = "realm_alert_pipeline/alert_id"
+DISPATCH_ATTEMPT_TAG = "realm_alert_pipeline/dispatch_attempt"  # 1, 2, ... on each dispatch run
 # On every dispatch run: dagster.yaml's tag_concurrency_limits bound how many text at once.
 SMS_TAG = "realm_alert_pipeline/sms"
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # enforced by run monitoring (dagster.yaml)
 RUN_KEY_TAG = "dagster/run_key"  # the tag Dagster puts on a run launched from a RunRequest's run_key
+PARTITION_TAG = "dagster/partition"  # Dagster's tag naming a partitioned run's partition key
+SCHEDULE_NAME_TAG = "dagster/schedule_name"  # on every run a schedule launched
+PRIORITY_TAG = "dagster/priority"  # the QueuedRunCoordinator launches higher values first (default 0)

@@ -22,7 +22,6 @@ from realm_alert_pipeline.resources.sms import ENV_VARS as SMS_ENV_VARS
 from realm_alert_pipeline.resources.sms import SmsResource
 from realm_alert_pipeline.settings import load_deployment_settings, load_pipeline_settings
 
-MAX_RUNTIME_TAG = "dagster/max_runtime"  # enforced by run monitoring (dagster.yaml)
 INGEST_MAX_RUNTIME_S = 30 * 60
 # Not secret, and needed before any run: read at load time. Everything else is an EnvVar.
 _PLAIN_SMS_FIELDS = {"timeout_s"}
@@ -34,7 +33,10 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     deployment = load_deployment_settings(environ)
     ingest = build_ingest_defs(
         settings,
-        tags={c.APP_TAG: environ["APP_SERVICES_APP_ID"].strip(), MAX_RUNTIME_TAG: str(INGEST_MAX_RUNTIME_S)},
+        tags={
+            c.APP_TAG: environ["APP_SERVICES_APP_ID"].strip(),
+            c.MAX_RUNTIME_TAG: str(INGEST_MAX_RUNTIME_S),
+        },
     )
     dispatch = build_dispatch_defs(settings)
 

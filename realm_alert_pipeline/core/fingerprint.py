@@ -105,7 +105,9 @@ def error_fingerprint(
         normalize_error_code(error_code) or "",
         normalize_message(message or ""),
     )
-    return hashlib.sha256(_SEPARATOR.join(parts).encode("utf-8")).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (JSON "\\ud83d" decodes to one) must not make hashing raise;
+    # every other string hashes exactly as plain UTF-8.
+    return hashlib.sha256(_SEPARATOR.join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def entry_fingerprint(entry: Mapping, app_id: str) -> str:

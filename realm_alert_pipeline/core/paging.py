@@ -71,16 +71,18 @@ def build_log_query(
     return params
 
 
-def page_entries(body: Mapping) -> list[dict]:
-    """The entries of one page. A missing or null `logs` means an empty page; anything else is an error."""
+def page_entries(body: Mapping) -> list:
+    """The entries of one page, as returned. A missing or null `logs` means an empty page.
+
+    `logs` must be a list (anything else breaks the page as a whole), but its items are passed on
+    unchecked: one item that is not an object is one bad entry, which the caller reports and skips,
+    not a reason to lose the rest of the page.
+    """
     logs = body.get("logs")
     if logs is None:
         return []
     if not isinstance(logs, list):
         raise PagingError(f"'logs' is a {type(logs).__name__}, expected a list of entries")
-    for index, entry in enumerate(logs):
-        if not isinstance(entry, dict):
-            raise PagingError(f"logs[{index}] is a {type(entry).__name__}, expected an object")
     return logs
 
 
@@ -149,7 +151,7 @@ class PagingGuard:
         self._cursor = PageCursor.of(first_params)
         self.pages = 0
 
-    def check(self, entries: Sequence[dict], following: Mapping[str, str] | None) -> None:
+    def check(self, entries: Sequence, following: Mapping[str, str] | None) -> None:
         """Call once per page with its entries and the next page's params (None on the last page)."""
         self.pages += 1
         if following is None:
@@ -169,7 +171,14 @@ class PagingGuard:
         self._cursor = cursor
 
 
-def drop_repeated(entries: list[dict], previous_ids: set[str]) -> list[dict]:
+def _string_id(entry: object) -> str | None:
+    """The entry's `_id` when the entry is an object with a string `_id` (items that are not are kept as is)."""
+    if isinstance(entry, dict) and isinstance(entry.get("_id"), str):
+        return entry["_id"]
+    return None
+
+
+def drop_repeated(entries: list, previous_ids: set[str]) -> list:
     """Entries minus those already yielded on the previous page.
 
     An entry written while we page (newer than the first page) shifts every later entry by one,
@@ -177,14 +186,12 @@ def drop_repeated(entries: list[dict], previous_ids: set[str]) -> list[dict]:
     """
     if not previous_ids:
         return entries
-    return [
-        entry for entry in entries if not (isinstance(entry.get("_id"), str) and entry["_id"] in previous_ids)
-    ]
+    return [entry for entry in entries if _string_id(entry) not in previous_ids]
 
 
-def entry_ids(entries: Sequence[dict]) -> set[str]:
+def entry_ids(entries: Sequence) -> set[str]:
     """The string `_id`s of a page (what drop_repeated remembers between pages)."""
-    return {entry["_id"] for entry in entries if isinstance(entry.get("_id"), str)}
+    return {entry_id for entry_id in map(_string_id, entries) if entry_id is not None}
 
 
 def _short(value: object, limit: int = 60) -> str:

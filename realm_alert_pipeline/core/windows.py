@@ -95,6 +95,25 @@ def is_beyond_retention(window: Window, now: datetime, retention: timedelta) -> 
     return window.end <= now - retention
 
 
+def catch_up_candidates(
+    newest: Window, *, first: Window, now: datetime, lookback: timedelta, retention: timedelta
+) -> list[Window]:
+    """The closed windows before `newest` that a catch-up may still ask for, oldest first.
+
+    A window qualifies when it starts within `lookback` of `now`, is not before the `first`
+    partition, and is not beyond the API's `retention` (asking for it would read nothing).
+    """
+    if lookback < timedelta(0):
+        raise ValueError(f"lookback {lookback} is negative")
+    earliest = max(first.start, now - lookback)
+    windows: list[Window] = []
+    window = newest.shifted(-1)
+    while window.start >= earliest and not is_beyond_retention(window, now, retention):
+        windows.append(window)
+        window = window.shifted(-1)
+    return windows[::-1]
+
+
 def schedule_cron(window_minutes: int, lag_seconds: int) -> str:
     """A UTC cron that ticks once per window, `lag_seconds` (rounded up to a minute) after each boundary.
 

@@ -2,8 +2,10 @@
 
 Run config is just `{alert_id: "<24 hex>"}` (a config mapping hands it to the first op). Each op has a
 Dagster RetryPolicy with exponential backoff for transient failures (Twilio 429/5xx/network, MongoDB
-unavailable); failures that retrying cannot fix (bad ALERT_SMS_TO, Twilio refusing our account) fail
-at once. A failure that ends the run is also written to the `Error` collection, without secrets.
+unavailable, anything unexpected); failures that retrying cannot fix (bad ALERT_SMS_TO, Twilio refusing
+our account, a malformed MongoDB URI or name) fail at once. A failure that ends the run is also
+written to the `Error` collection and kept on the alert (`dispatch.last_error`), without secrets;
+the sensor then requests a later attempt (see retry_plan).
 """
 
 import time
@@ -12,12 +14,16 @@ from datetime import datetime
 
 import dagster as dg
 from pydantic import Field
-from pymongo.errors import PyMongoError
 
-from realm_alert_pipeline.constants import DISPATCH_JOB, SMS_TAG
+from realm_alert_pipeline.constants import (
+    DISPATCH_JOB,
+    DISPATCH_MAX_RUNTIME_SECONDS,
+    MAX_RUNTIME_TAG,
+    SMS_TAG,
+)
 from realm_alert_pipeline.dispatch import alert_store, steps
 from realm_alert_pipeline.dispatch.deliveries import SendPolicy
-from realm_alert_pipeline.dispatch.steps import DispatchError
+from realm_alert_pipeline.dispatch.failures import DispatchError, scrub, step_failure
 from realm_alert_pipeline.dispatch.tuning import DispatchTuning
 from realm_alert_pipeline.resources.mongo import MongoResource
 from realm_alert_pipeline.resources.secondary_mongo import SecondaryMongoResource
@@ -46,8 +52,16 @@ def build_dispatch_job(
         recheck_s=tuning.reconcile_recheck_s,
     )
 
-    def run_step(context: dg.OpExecutionContext, mongo: MongoResource, alert_id: str, step):
-        return _run_step(context, mongo, alert_id, step, clock=clock, max_retries=tuning.op_max_retries)
+    def run_step(context: dg.OpExecutionContext, mongo: MongoResource, alert_id: str, step, secrets=()):
+        return _run_step(
+            context,
+            mongo,
+            alert_id,
+            step,
+            clock=clock,
+            max_retries=tuning.op_max_retries,
+            secrets=[mongo.uri, *secrets],
+        )
 
     @dg.op(retry_policy=retry_policy, out=dg.Out(str, description="The alert id, for the next step."))
     def send_alert_sms(
@@ -68,7 +82,10 @@ def build_dispatch_job(
                 policy=send_policy,
                 max_segments=settings.sms_max_segments,
                 lease=tuning.lease,
+                lease_key=context.dagster_run.root_run_id or context.run_id,
+                is_run_finished=lambda run_id: _is_run_finished(context.instance, run_id),
             ),
+            secrets=[sms.auth_token, sms.api_key_secret],
         )
         context.log.info(
             f"alert {config.alert_id}: SMS {result.state} ({result.sent}/{result.recipients} sent, "
@@ -96,9 +113,12 @@ def build_dispatch_job(
         secondary_mongo: SecondaryMongoResource,
     ) -> dg.Output[str]:
         """Upsert the alert, as it will stand once settled, into the secondary MongoDB by its _id."""
-        db = mongo.get_database()  # lazy: the first query connects, inside the step
         result = run_step(
-            context, mongo, alert_id, lambda: steps.copy_alert(db, secondary_mongo, alert_id, clock=clock)
+            context,
+            mongo,
+            alert_id,
+            lambda: steps.copy_alert(mongo.get_database(), secondary_mongo, alert_id, clock=clock),
+            secrets=[secondary_mongo.uri],
         )
         context.log.info(f"alert {alert_id}: secondary copy {result.state} {result.target}".rstrip())
         return dg.Output(
@@ -111,8 +131,9 @@ def build_dispatch_job(
         context: dg.OpExecutionContext, alert_id: str, mongo: MongoResource
     ) -> dg.Output[str]:
         """Settle the alert: processed.alerted true, processed.date, state dispatched or failed."""
-        db = mongo.get_database()
-        result = run_step(context, mongo, alert_id, lambda: steps.mark_alert_processed(db, alert_id))
+        result = run_step(
+            context, mongo, alert_id, lambda: steps.mark_alert_processed(mongo.get_database(), alert_id)
+        )
         context.log.info(f"alert {alert_id}: {result.state}")
         return dg.Output(
             result.state,
@@ -124,6 +145,7 @@ def build_dispatch_job(
                 "recipients_failed": result.recipients_failed,
                 "segments": result.segments,
                 "secondary_state": result.secondary_state,
+                "since_last_alert": result.since_last_alert,
             },
         )
 
@@ -134,7 +156,7 @@ def build_dispatch_job(
     @dg.job(
         name=DISPATCH_JOB,
         config=alert_id_only,
-        tags={SMS_TAG: "twilio"},
+        tags={SMS_TAG: "twilio", MAX_RUNTIME_TAG: str(DISPATCH_MAX_RUNTIME_SECONDS)},
         description="Text one alert to the on-call numbers through Twilio, copy it to the secondary "
         "MongoDB, and mark it processed. Launched by alert_dispatch_sensor, one run per alert.",
     )
@@ -152,33 +174,18 @@ def _run_step(
     *,
     clock: Callable[[], datetime],
     max_retries: int,
+    secrets: list[str | None],
 ):
     """Run a step; turn its failure into a dg.Failure that retries or not, and record the final one."""
     try:
         return step()
-    except DispatchError as exc:
-        error = exc
-    except PyMongoError as exc:
-        error = DispatchError(
-            f"primary MongoDB unavailable: {type(exc).__name__}: {str(exc)[:300]}",
-            code="MONGODB_UNAVAILABLE",
-            retryable=True,
-        )
+    except Exception as exc:  # noqa: BLE001 - every failure is classified, recorded and re-raised
+        error = step_failure(exc, secrets)
+    error.message = scrub(error.message, secrets)  # steps' own messages too: the event log keeps them
     final = not error.retryable or context.retry_number >= max_retries
     context.log.warning(f"alert {alert_id}: {error.code}: {error.message}")
     if final:
-        try:
-            alert_store.record_error(
-                mongo.get_database(),
-                code=error.code,
-                message=error.message,
-                run_id=context.run_id,
-                now=clock(),
-                http_status=error.http_status,
-                alert_id=alert_id,
-            )
-        except PyMongoError:
-            pass  # the primary itself is down: the run's failure event is the record
+        _record_final_failure(context, mongo, alert_id, error, clock())
     raise dg.Failure(
         description=error.message,
         metadata={"alert_id": alert_id, "error_code": error.code, "retryable": str(error.retryable)},
@@ -186,3 +193,30 @@ def _run_step(
         # instead of Dagster's "Exceeded max_retries".
         allow_retries=not final,
     )
+
+
+def _record_final_failure(
+    context: dg.OpExecutionContext, mongo: MongoResource, alert_id: str, error: DispatchError, now: datetime
+) -> None:
+    """The run's failure into `Error`, and onto the alert for the sensor's give-up record."""
+    try:
+        db = mongo.get_database()
+        alert_store.record_error(
+            db,
+            code=error.code,
+            message=error.message,
+            run_id=context.run_id,
+            now=now,
+            http_status=error.http_status,
+            alert_id=alert_id,
+        )
+        failure = {"code": error.code, "message": error.message, "run_id": context.run_id, "date": now}
+        alert_store.note_failure(db, alert_store.parse_alert_id(alert_id), failure)
+    except Exception:  # noqa: BLE001 - the primary is down or misconfigured: the run's failure event is the record
+        pass
+
+
+def _is_run_finished(instance: dg.DagsterInstance, run_id: str) -> bool | None:
+    """True/False for a run this instance knows; None for one it does not (then its lease expires)."""
+    run = instance.get_run_by_id(run_id)
+    return None if run is None else run.is_finished

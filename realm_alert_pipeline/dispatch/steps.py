@@ -4,8 +4,11 @@
 2. `copy_alert`: upsert the copy into the secondary MongoDB by the alert's `_id`. The copy is the
    alert as it will stand once settled (final `state`, `processed`, `secondary`), so after step 3
    the primary alert and its copy are equal.
-3. `mark_alert_processed`: the commit point: `processed.alerted: true`, `processed.date` and the
-   final state ("dispatched", or "failed" when every recipient refused the text for good).
+3. `mark_alert_processed`: the commit point: `processed.alerted: true`, `processed.date`, the
+   final state ("dispatched", or "failed" when every recipient refused the text for good), and
+   `since_last_alert` grown by the occurrences ingest folded in after the text was rendered.
+
+Step 1 holds the alert's lease (see alert_store) so no other run texts it at the same time.
 
 Each step reads the alert afresh and does nothing for a settled alert, so any step can be repeated
 (Dagster op retries, re-execution of a failed run) without texting anyone twice.
@@ -24,23 +27,13 @@ from pymongo.errors import PyMongoError
 from realm_alert_pipeline.core.sms_text import render_alert_sms, sms_segments
 from realm_alert_pipeline.dispatch import alert_store, deliveries
 from realm_alert_pipeline.dispatch.deliveries import SendPolicy
+from realm_alert_pipeline.dispatch.failures import DispatchError, mongodb_failure
 from realm_alert_pipeline.resources.secondary_mongo import SecondaryMongoResource
 from realm_alert_pipeline.resources.sms import SmsConfigError, SmsResource
 
 SKIPPED = "skipped"
 COPIED = "copied"
 ALREADY_SETTLED = "already settled"
-
-
-class DispatchError(Exception):
-    """A step could not finish. `retryable`: trying again later can help; `code` names it in `Error`."""
-
-    def __init__(self, message: str, *, code: str, retryable: bool, http_status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.retryable = retryable
-        self.http_status = http_status
 
 
 @dataclass(frozen=True)
@@ -70,6 +63,7 @@ class MarkStepResult:
     recipients_failed: int = 0
     segments: int = 0
     secondary_state: str = ""
+    since_last_alert: int = 0
 
     @classmethod
     def of(cls, state: str, alert: dict, date: datetime | None) -> MarkStepResult:
@@ -82,6 +76,7 @@ class MarkStepResult:
             recipients_failed=int(sms.get("failed") or 0),
             segments=int(sms.get("segments") or 0),
             secondary_state=str((alert.get("secondary") or {}).get("state") or ""),
+            since_last_alert=int(alert.get("since_last_alert") or 0),
         )
 
 
@@ -109,8 +104,15 @@ def send_alert_sms(
     policy: SendPolicy,
     max_segments: int,
     lease: timedelta,
+    lease_key: str | None = None,
+    is_run_finished: Callable[[str], bool | None] = lambda run_id: None,
 ) -> SmsStepResult:
-    """Step 1. Raises DispatchError when the alert's fate for some recipient is still open."""
+    """Step 1. Raises DispatchError when the alert's fate for some recipient is still open.
+
+    `lease_key` is the run family holding the alert (the root run id; default `run_id`);
+    `is_run_finished(run_id)` tells whether another holder's run has ended (None: unknown), so a
+    crashed run's lease is taken over at once rather than after it expires.
+    """
     oid, alert = load_alert_or_fail(db, alert_id)
     if alert_store.is_settled(alert):
         return _summary(alert, ALREADY_SETTLED)
@@ -124,37 +126,93 @@ def send_alert_sms(
     if not recipients:
         return _skip_sms(db, oid, alert, "ALERT_SMS_TO is empty", now)
 
-    claimed = alert_store.claim_lease(db, oid, run_id, now, now + lease)
-    if claimed is None:
-        holder = ((alert_store.load_alert(db, oid) or {}).get("dispatch") or {}).get("lease") or {}
-        raise DispatchError(
-            f"alert {alert_id} is being dispatched by run {holder.get('run_id')} "
-            f"(lease until {holder.get('until')}); not texting in parallel",
-            code="ALERT_LEASED",
-            retryable=True,
-        )
+    key = lease_key or run_id
+    claimed = _claim(db, oid, alert_id, key, run_id, now, now + lease, is_run_finished)
+    holding = _Lease(db, oid, key, lease, clock)
     try:
-        return _send_to_recipients(db, sms, oid, claimed, recipients, clock, sleep, policy, max_segments)
+        return _send_to_recipients(
+            db, sms, oid, claimed, recipients, clock, sleep, policy, max_segments, holding
+        )
+    except alert_store.LeaseLost as exc:
+        raise DispatchError(
+            f"{exc}; stopped before texting anyone else (the holder continues)",
+            code="ALERT_LEASE_LOST",
+            retryable=True,
+        ) from exc
     finally:
         try:
-            alert_store.release_lease(db, oid, run_id)
+            alert_store.release_lease(db, oid, key)
         except PyMongoError:
             pass  # the lease expires on its own
 
 
-def _send_to_recipients(db, sms, oid, alert, recipients, clock, sleep, policy, max_segments):
+def _claim(db, oid, alert_id, key, run_id, now, until, is_run_finished) -> dict:
+    claimed = alert_store.claim_lease(db, oid, key, run_id, now, until)
+    if claimed is not None:
+        return claimed
+    holder = ((alert_store.load_alert(db, oid) or {}).get("dispatch") or {}).get("lease") or {}
+    holder_run = holder.get("run_id")
+    if holder_run and is_run_finished(str(holder_run)) is True:
+        claimed = alert_store.take_over_lease(db, oid, holder, key, run_id, until)
+        if claimed is not None:
+            return claimed
+    raise DispatchError(
+        f"alert {alert_id} is being dispatched by run {holder_run} "
+        f"(lease until {holder.get('until')}); not texting in parallel",
+        code="ALERT_LEASED",
+        retryable=True,
+    )
+
+
+@dataclass(frozen=True)
+class _Lease:
+    """Writes of the send step, each made only while this run still holds the alert, extending it."""
+
+    db: Database
+    oid: ObjectId
+    key: str
+    length: timedelta
+    clock: Callable[[], datetime]
+
+    def save_delivery(self, delivery: dict) -> None:
+        now = self.clock()
+        alert_store.save_delivery(
+            self.db, self.oid, delivery, lease_key=self.key, now=now, until=now + self.length
+        )
+
+    def save_sms(self, sms_doc: dict) -> None:
+        now = self.clock()
+        alert_store.save_sms(
+            self.db,
+            self.oid,
+            sms_doc,
+            now,
+            reset_deliveries=False,
+            lease_key=self.key,
+            until=now + self.length,
+        )
+
+
+def _send_to_recipients(db, sms, oid, alert, recipients, clock, sleep, policy, max_segments, lease: _Lease):
     previous_sms = alert.get("sms") or {}
     # The text is rendered once and kept: a retry must send (and look up) exactly the same body.
-    body = previous_sms.get("body") or render_alert_sms(alert, max_segments=max_segments)
+    # `count_texted` is the count that body reports: occurrences folded in later are reported by
+    # the mark step as since_last_alert.
+    if previous_sms.get("body"):
+        body, count_texted = previous_sms["body"], previous_sms.get("count_texted")
+    else:
+        body, count_texted = render_alert_sms(alert, max_segments=max_segments), alert.get("count")
     encoding, _, segments = sms_segments(body)
     sms_doc = {"state": "sending", "body": body, "segments": segments, "encoding": encoding}
-    alert_store.save_sms(db, oid, sms_doc, clock(), reset_deliveries=False)
+    if count_texted is not None:
+        sms_doc["count_texted"] = count_texted
+    lease.save_sms(sms_doc)
 
     records = {d["to"]: d for d in alert.get("deliveries") or [] if isinstance(d, dict) and d.get("to")}
 
     def save(delivery: dict) -> None:
+        lease.save_delivery(delivery)
         records[delivery["to"]] = delivery
-        alert_store.save_deliveries(db, oid, list(records.values()), clock())
 
     results = []
     for to in recipients:
@@ -175,7 +233,7 @@ def _send_to_recipients(db, sms, oid, alert, recipients, clock, sleep, policy, m
     open_ = [r for r in results if r.outcome == deliveries.UNRESOLVED]
     if blocked or open_:
         state = "blocked" if blocked else "incomplete"
-        alert_store.save_sms(db, oid, {**sms_doc, "state": state, **counts}, clock(), reset_deliveries=False)
+        lease.save_sms({**sms_doc, "state": state, **counts})
         if blocked:
             cause = blocked[0].error
             code, text, status = deliveries.error_details(cause)
@@ -200,7 +258,7 @@ def _send_to_recipients(db, sms, oid, alert, recipients, clock, sleep, policy, m
             http_status=status,
         )
     outcome = deliveries.sms_outcome(current)
-    alert_store.save_sms(db, oid, {**sms_doc, "state": outcome, **counts}, clock(), reset_deliveries=False)
+    lease.save_sms({**sms_doc, "state": outcome, **counts})
     return SmsStepResult(state=outcome, segments=segments, encoding=encoding, **counts)
 
 
@@ -247,20 +305,35 @@ def copy_alert(
     copy = {**alert, **settled_fields(alert, now), "secondary": info, "updated_at": now}
     try:
         secondary.upsert_copy(copy)
-    except PyMongoError as exc:
-        raise DispatchError(
-            f"secondary MongoDB ({secondary.target}) unavailable: {type(exc).__name__}: {str(exc)[:300]}",
-            code="SECONDARY_MONGODB_UNAVAILABLE",
-            retryable=True,
+    except (PyMongoError, ValueError, TypeError) as exc:  # pymongo raises a bad port as ValueError
+        raise mongodb_failure(
+            exc,
+            which="secondary",
+            variables=f"SECONDARY_MONGODB_URI, target {secondary.target}",
+            secrets=[secondary.uri],
         ) from exc
     alert_store.save_secondary(db, oid, info, now)
     return CopyStepResult(COPIED, secondary.target)
 
 
 def settled_fields(alert: dict, date: datetime) -> dict:
-    """`processed` and `state` as step 3 writes them when the settling time is `date`."""
+    """`processed`, `state` and `since_last_alert` as step 3 writes them when the settling time is
+    `date` (see alert_store.mark_processed for since_last_alert)."""
     processed = {**(alert.get("processed") or {}), "date": date, "alerted": True}
-    return {"processed": processed, "state": deliveries.final_alert_state(alert)}
+    return {
+        "processed": processed,
+        "state": deliveries.final_alert_state(alert),
+        "since_last_alert": int(alert.get("since_last_alert") or 0) + folded_while_texting(alert),
+    }
+
+
+def folded_while_texting(alert: dict) -> int:
+    """Occurrences counted into the alert after its text was rendered (0 when nothing was texted)."""
+    texted = (alert.get("sms") or {}).get("count_texted")
+    count = alert.get("count")
+    if not isinstance(texted, int) or not isinstance(count, int):
+        return 0
+    return max(0, count - texted)
 
 
 def mark_alert_processed(db: Database, alert_id: str) -> MarkStepResult:
@@ -277,5 +350,8 @@ def mark_alert_processed(db: Database, alert_id: str) -> MarkStepResult:
             retryable=False,
         )
     fields = settled_fields(alert, date)
-    alert_store.mark_processed(db, oid, fields["processed"], fields["state"], date)
-    return MarkStepResult.of(fields["state"], alert, date)
+    settled = alert_store.mark_processed(db, oid, fields["processed"], fields["state"], date)
+    if settled is None:  # settled meanwhile (a concurrent retry of this step)
+        settled = alert_store.load_alert(db, oid) or alert
+        return MarkStepResult.of(ALREADY_SETTLED, settled, (settled.get("processed") or {}).get("date"))
+    return MarkStepResult.of(fields["state"], settled, date)

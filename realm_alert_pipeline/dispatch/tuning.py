@@ -22,8 +22,12 @@ class DispatchTuning:
     # Dagster RetryPolicy on each op (Backoff.EXPONENTIAL from this delay).
     op_max_retries: int = c.DISPATCH_OP_MAX_RETRIES
     op_retry_delay_s: float = c.DISPATCH_OP_RETRY_DELAY_SECONDS
-    # Sensor.
+    # Sensor: how often an alert with a run requested is looked at again; after an attempt's runs all
+    # failed, the wait before the next attempt (the last entry repeats), and the attempts before the
+    # alert is settled "failed".
     rerequest_after: timedelta = c.DISPATCH_REREQUEST_AFTER
+    retry_backoff: tuple[timedelta, ...] = c.DISPATCH_RETRY_BACKOFF
+    max_attempts: int = c.DISPATCH_MAX_ATTEMPTS
     tick_budget_s: float = c.SENSOR_TICK_BUDGET_SECONDS
     max_alerts_per_tick: int = c.SENSOR_MAX_ALERTS_PER_TICK
     # Job: how long a run holds an alert against a concurrent run of the same alert.
@@ -37,6 +41,10 @@ class DispatchTuning:
             problems.append(f"op_max_retries={self.op_max_retries} must be 0 or more")
         if not 0 < self.tick_budget_s < 60:
             problems.append(f"tick_budget_s={self.tick_budget_s} must be inside Dagster's 60 s sensor limit")
+        if self.max_attempts < 1:
+            problems.append(f"max_attempts={self.max_attempts} must be 1 or more")
+        if any(wait < timedelta(0) for wait in self.retry_backoff):
+            problems.append("retry_backoff must not hold a negative wait")
         if self.max_alerts_per_tick < 1:
             problems.append(f"max_alerts_per_tick={self.max_alerts_per_tick} must be 1 or more")
         for name in ("send_backoff_s", "send_backoff_cap_s", "reconcile_recheck_s", "op_retry_delay_s"):

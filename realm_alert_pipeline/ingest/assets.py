@@ -2,6 +2,10 @@
 
 Each returns a MaterializeResult (metadata and check results only): the data lives in MongoDB, never
 in Dagster's IO managers, and no token ever leaves the `Control` collection.
+
+All three run in the `app_services_ingest` concurrency pool, whatever launched them (the ingest job, an
+asset backfill's implicit job, a manual materialization): dagster.yaml's pool limit keeps two runs from
+racing over the Admin API session or the alert grouping, which a run tag on one job cannot promise.
 """
 
 from collections.abc import Callable
@@ -9,7 +13,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from realm_alert_pipeline.constants import INGEST_GROUP, LOG_COLLECTION, LOG_RETENTION
+from realm_alert_pipeline.constants import INGEST_GROUP, INGEST_POOL, LOG_COLLECTION, LOG_RETENTION
 from realm_alert_pipeline.core.windows import (
     is_beyond_retention,
     query_bounds,
@@ -64,6 +68,7 @@ def build_ingest_assets(
         name="admin_api_session",
         partitions_def=partitions_def,
         group_name=INGEST_GROUP,
+        pool=INGEST_POOL,
         kinds={"mongodb"},
         description="A valid Admin API session in `Control` (reused, refreshed or new); no token leaves it.",
     )
@@ -83,6 +88,7 @@ def build_ingest_assets(
         name="app_services_error_logs",
         partitions_def=partitions_def,
         group_name=INGEST_GROUP,
+        pool=INGEST_POOL,
         deps=[admin_api_session],
         kinds={"mongodb"},
         description=(
@@ -185,6 +191,7 @@ def build_ingest_assets(
         name="alerts",
         partitions_def=partitions_def,
         group_name=INGEST_GROUP,
+        pool=INGEST_POOL,
         deps=[app_services_error_logs],
         kinds={"mongodb"},
         description=(

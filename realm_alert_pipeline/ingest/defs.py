@@ -97,5 +97,5 @@ def build_ingest_defs(
         app_services_error_logs=logs,
         alerts=alerts,
         job=job,
-        schedule=build_ingest_schedule(settings, job),
+        schedule=build_ingest_schedule(settings, job, logs_asset_key=logs.key),
     )

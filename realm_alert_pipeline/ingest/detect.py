@@ -17,7 +17,9 @@ Exactly once, across crashes and concurrent runs:
 2. apply: the alert update is filtered on `applied_batches != batch` and pushes the batch id (bounded),
    and a batch already found in some alert's `applied_batches` is never applied again; a new alert
    carries a unique `chain_key` (app, fingerprint, kind, predecessor), so two runs racing to open the
-   same fingerprint's next alert cannot both succeed;
+   same fingerprint's next alert cannot both succeed; and `applied_batches` is unique across alerts, so
+   two runs whose clocks straddle an alert's realert boundary (one folds the batch into the open
+   alert, the other opens the next alert with it) cannot both succeed either;
 3. mark: the batch's logs get `detected: True`. A run that dies before this finishes the claimed
    batches first on its next start.
 """
@@ -238,19 +240,22 @@ class _Folder:
         last_seen = alert.get("last_seen")
         if last_seen is None or newest["started_at"] >= last_seen:
             sets.update(_tutorial_fields(newest))
-        result = self.alerts.update_one(
-            {"_id": alert["_id"], "state": alert["state"], "applied_batches": {"$ne": batch_id}},
-            {
-                "$inc": increments,
-                "$set": sets,
-                "$min": {"first_seen": members[0]["started_at"]},
-                "$max": {"last_seen": newest["started_at"]},
-                "$push": {
-                    "log_ids": {"$each": _newest_ids(members), "$slice": -ALERT_LOG_IDS_LIMIT},
-                    "applied_batches": {"$each": [batch_id], "$slice": -APPLIED_BATCHES_LIMIT},
+        try:
+            result = self.alerts.update_one(
+                {"_id": alert["_id"], "state": alert["state"], "applied_batches": {"$ne": batch_id}},
+                {
+                    "$inc": increments,
+                    "$set": sets,
+                    "$min": {"first_seen": members[0]["started_at"]},
+                    "$max": {"last_seen": newest["started_at"]},
+                    "$push": {
+                        "log_ids": {"$each": _newest_ids(members), "$slice": -ALERT_LOG_IDS_LIMIT},
+                        "applied_batches": {"$each": [batch_id], "$slice": -APPLIED_BATCHES_LIMIT},
+                    },
                 },
-            },
-        )
+            )
+        except DuplicateKeyError:  # another run applied the batch to another alert meanwhile
+            return False
         if result.matched_count:
             self.stats.alerts_updated += 1
             self.stats.touch(alert["_id"], newest, alert["state"], count)
@@ -295,7 +300,7 @@ class _Folder:
         }
         try:
             self.alerts.insert_one(alert)
-        except DuplicateKeyError:
+        except DuplicateKeyError:  # the next alert exists already, or the batch is in another alert
             return None
         if suppressed:
             self.stats.alerts_suppressed += 1

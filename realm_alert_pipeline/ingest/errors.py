@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
+from bson.errors import BSONError
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -34,8 +35,11 @@ _TOKEN_SHAPES = (
 
 
 def scrub_message(message: object, secrets: Iterable[str | None] = ()) -> str:
-    """`message` as text with every secret and token-like value replaced, at most ERROR_MESSAGE_MAX_CHARS."""
-    text = str(message)
+    """`message` as text with every secret and token-like value replaced, at most ERROR_MESSAGE_MAX_CHARS.
+
+    Lone surrogates (a log entry's broken text) are escaped, so the result can always be stored as BSON.
+    """
+    text = str(message).encode("utf-8", "backslashreplace").decode("utf-8")
     for secret in sorted((s for s in secrets if isinstance(s, str)), key=len, reverse=True):
         if len(secret) >= _MIN_SECRET_LENGTH:
             text = text.replace(secret, REDACTED)
@@ -96,7 +100,7 @@ def record_errors(db: Database, documents: list[dict]) -> int:
         return 0
     try:
         db[ERROR_COLLECTION].insert_many(documents, ordered=False)
-    except PyMongoError as exc:
+    except (PyMongoError, BSONError, UnicodeError, OverflowError) as exc:
         log.warning(
             "could not record %d pipeline error(s) in %s: %s",
             len(documents),

@@ -1,13 +1,17 @@
 """Extract step: page through one window of the Admin API and store every entry in `Log` by its own `_id`.
 
 Each page goes to MongoDB as one unordered insert_many; a duplicate-key error (11000) means the entry
-was stored by an earlier or overlapping run ("already seen"), any other write error fails the step.
+was stored by an earlier or overlapping run ("already seen"), a document the server refuses for its
+content is malformed, any other write error fails the step.
 This is as idempotent as an upsert by `_id`, tells exactly which entries are new, and measured about
 4x faster on SecantusDB (DESIGN.md section 4). Pages are processed and dropped one at a time, so
 memory does not grow with the size of the window.
 
 A malformed entry (not an object, no `_id`, no usable `started`, not an error, another app's, outside
-the query bounds) is recorded in `Error` and skipped; the rest of the window still lands.
+the query bounds, or not storable as BSON) is recorded in `Error` and skipped; the rest of the window
+still lands. BSON is stricter than JSON (no NUL in keys, no lone surrogates, integers of 8 bytes at
+most) and pymongo finds out only while encoding a batch, raising before anything is sent: only then is
+the page inserted again one document at a time, so the normal path pays no per-document encoding.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bson.errors import InvalidDocument
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, WriteError
 
 from realm_alert_pipeline.core.fingerprint import entry_fingerprint, error_source
 from realm_alert_pipeline.core.timeutil import parse_api_datetime
@@ -26,16 +31,28 @@ from realm_alert_pipeline.core.windows import QueryBounds
 
 MALFORMED_ENTRY_CODE = "malformed_log_entry"
 DUPLICATE_KEY = 11000
+# What pymongo raises (before sending) for a document BSON cannot hold: a NUL in a key, a lone surrogate,
+# an integer over 8 bytes; DocumentTooLarge is an InvalidDocument.
+UNENCODABLE = (InvalidDocument, OverflowError, UnicodeEncodeError)
+# Server write errors about one document's content: BadValue, DollarPrefixedFieldName, InvalidDBRef,
+# BSONObjectTooLarge (two codes). Anything else (e.g. a write concern failure) fails the step.
+REFUSED_CONTENT_CODES = frozenset({2, 52, 55, 10334, 17419})
+_REASON_MAX_CHARS = 200
+
+
+def _printable(text: str) -> str:
+    """`text` with lone surrogates escaped, so it can go into BSON and the Dagster event log."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class MalformedEntry(ValueError):
     """An Admin API log entry that cannot be stored; `reason` says what is wrong, without the entry."""
 
     def __init__(self, reason: str, entry_id: str | None = None) -> None:
-        self.reason = reason
-        self.entry_id = entry_id
-        prefix = f"log entry {entry_id}" if entry_id else "log entry without an _id"
-        super().__init__(f"{prefix}: {reason}")
+        self.reason = _printable(reason)[:_REASON_MAX_CHARS]
+        self.entry_id = _printable(entry_id) if entry_id is not None else None
+        prefix = f"log entry {self.entry_id}" if self.entry_id else "log entry without an _id"
+        super().__init__(f"{prefix}: {self.reason}")
 
 
 class LogWriteError(Exception):
@@ -95,6 +112,8 @@ def prepare_entry(
         started_at = parse_api_datetime(started)
     except ValueError:
         raise MalformedEntry(f"`started` is not a timestamp: {_short(started)}", entry_id) from None
+    except OverflowError:  # year 9999 with a negative offset, year 1 with a positive one
+        raise MalformedEntry(f"`started` is out of range in UTC: {_short(started)}", entry_id) from None
     for name, expected in (("app_id", app_id), ("group_id", group_id)):
         value = entry.get(name)
         if value is not None and value != expected:
@@ -132,24 +151,74 @@ def _is_duplicate_id(write_error: Mapping) -> bool:
     return " index: _id_ " in str(write_error.get("errmsg", ""))
 
 
-def insert_new(collection: Collection, docs: list[dict]) -> set[int]:
-    """Insert `docs` unordered; return the indexes of those already stored. Other write errors raise."""
+@dataclass
+class InsertOutcome:
+    """Which of a page's documents were not inserted: stored already, or not storable (index -> why)."""
+
+    already_seen: set[int] = field(default_factory=set)
+    unstorable: dict[int, str] = field(default_factory=dict)
+
+
+def _refused(write_error: Mapping) -> str:
+    return f"MongoDB refused it (code {write_error.get('code')}): {str(write_error.get('errmsg', ''))[:120]}"
+
+
+def _log_write_error(write_errors: list[Mapping]) -> LogWriteError:
+    first = write_errors[0]
+    return LogWriteError(
+        f"MongoDB refused {len(write_errors)} log entr{'y' if len(write_errors) == 1 else 'ies'}"
+        f" (code {first.get('code')}): {str(first.get('errmsg', ''))[:200]}"
+    )
+
+
+def insert_new(collection: Collection, docs: list[dict]) -> InsertOutcome:
+    """Insert `docs` unordered. Duplicate `_id`s are "already seen"; documents that BSON cannot hold or
+    the server refuses for their content are "unstorable"; any other write error raises LogWriteError.
+    """
     if not docs:
-        return set()
+        return InsertOutcome()
     try:
         collection.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
         details = exc.details or {}
-        errors = details.get("writeErrors") or []
-        others = [e for e in errors if not _is_duplicate_id(e)]
-        if others or details.get("writeConcernErrors"):
-            first = others[0] if others else details["writeConcernErrors"][0]
-            raise LogWriteError(
-                f"MongoDB refused {len(others) or 'some'} log entr{'y' if len(others) == 1 else 'ies'}"
-                f" (code {first.get('code')}): {str(first.get('errmsg', ''))[:200]}"
-            ) from None
-        return {e["index"] for e in errors}
-    return set()
+        if details.get("writeConcernErrors"):
+            raise _log_write_error(details["writeConcernErrors"]) from None
+        outcome = InsertOutcome()
+        others = []
+        for error in details.get("writeErrors") or []:
+            if _is_duplicate_id(error):
+                outcome.already_seen.add(error["index"])
+            elif error.get("code") in REFUSED_CONTENT_CODES:
+                outcome.unstorable[error["index"]] = _refused(error)
+            else:
+                others.append(error)
+        if others:
+            raise _log_write_error(others) from None
+        return outcome
+    except UNENCODABLE:
+        # Raised while encoding, before the batch holding the bad document was sent. Batches before it
+        # (a page over 48 MB) may be stored: those come back below as "already seen".
+        return _insert_one_by_one(collection, docs)
+    return InsertOutcome()
+
+
+def _insert_one_by_one(collection: Collection, docs: list[dict]) -> InsertOutcome:
+    """The slow path of insert_new, for a page holding a document pymongo cannot encode."""
+    outcome = InsertOutcome()
+    for index, doc in enumerate(docs):
+        try:
+            collection.insert_one(doc)
+        except UNENCODABLE as exc:
+            outcome.unstorable[index] = f"not storable as BSON ({type(exc).__name__}: {exc})"
+        except WriteError as exc:
+            error = exc.details or {"code": exc.code, "errmsg": str(exc)}
+            if _is_duplicate_id(error):
+                outcome.already_seen.add(index)
+            elif exc.code in REFUSED_CONTENT_CODES:
+                outcome.unstorable[index] = _refused(error)
+            else:
+                raise _log_write_error([error]) from None
+    return outcome
 
 
 def extract_window(
@@ -194,12 +263,24 @@ def extract_window(
         if malformed:
             stats.malformed += len(malformed)
             on_malformed(malformed)
-        seen = insert_new(log_collection, docs)
+        outcome = insert_new(log_collection, docs)
+        unstorable, seen = outcome.unstorable, outcome.already_seen
+        if unstorable:
+            problems = [
+                MalformedEntry(reason, docs[index]["_id"]) for index, reason in sorted(unstorable.items())
+            ]
+            stats.malformed += len(problems)
+            on_malformed(problems)
         stats.already_seen += len(seen)
-        stats.new += len(docs) - len(seen)
+        stats.new += len(docs) - len(seen) - len(unstorable)
+        stored_ids = set()
         for index, doc in enumerate(docs):
+            if index in unstorable:
+                continue
             stats.count(doc, index not in seen)
-        stats.distinct_read += len({doc["_id"] for doc in docs if doc["started_at"] > count_from})
+            if doc["started_at"] > count_from:
+                stored_ids.add(doc["_id"])
+        stats.distinct_read += len(stored_ids)
     # One indexed range count instead of a per-page lookup by ids: SecantusDB's `$in` costs about as
     # much as the insert itself. Log documents in the bounds that this read did not return (say the API
     # dropped them at its retention edge) show up as a difference too, which is worth a look.

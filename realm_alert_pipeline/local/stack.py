@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +42,7 @@ DEMO_RECIPIENTS = ("+14155550101", "+14155550102")
 # How far back the generated logs reach, and how far ahead they continue for a long `dagster dev` session.
 HISTORY = timedelta(minutes=70)
 FUTURE = timedelta(days=2)
+STOP_GRACE_S = 20
 
 
 class LocalStack:
@@ -153,12 +155,28 @@ def run_dev(port: int = 3000) -> int:
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            code = child.wait()
+            code = _wait_for_stop(child, stopping)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         print("stopped dagster dev and the local stack", flush=True)
         return 0 if stopping else code
+
+
+def _wait_for_stop(child: subprocess.Popen, stopping: list) -> int:
+    """Wait for dagster dev; once asked to stop, escalate if it ignores SIGINT (as a child of a
+    non-interactive shell's background job does) so nothing is left running against a stopped stack."""
+    deadline = None
+    escalations = iter((signal.SIGTERM, signal.SIGKILL))
+    while True:
+        try:
+            return child.wait(timeout=1)  # short, so a signal handled meanwhile is noticed
+        except subprocess.TimeoutExpired:
+            if stopping and deadline is None:
+                deadline = time.monotonic() + STOP_GRACE_S
+            if deadline is not None and time.monotonic() > deadline:
+                os.killpg(child.pid, next(escalations, signal.SIGKILL))
+                deadline = time.monotonic() + STOP_GRACE_S
 
 
 def _print_sms(message: dict) -> None:

@@ -43,7 +43,10 @@ ENV_VARS = {
 }
 # A message created this long before the attempt started still counts as ours (clock skew).
 RECONCILE_SKEW = timedelta(seconds=60)
-RECONCILE_LIST_LIMIT = 20
+# The reconciling look-up pages newest first through the messages to one number, back to the attempt;
+# past this many messages it gives up (SmsLookupError: outcome unknown, so nothing is re-sent).
+RECONCILE_PAGE_SIZE = 100
+RECONCILE_SCAN_LIMIT = 1000
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Twilio's test-credential magic numbers (+15005550000..09). phonenumbers classes them as "personal
 # numbers", not mobiles; they are accepted so the magic failure numbers can be exercised end to end.
@@ -97,6 +100,14 @@ class SmsResource(dg.ConfigurableResource):
         default=None, description="TWILIO_API_BASE_URL: only for the local emulator (loopback hosts only)"
     )
     timeout_s: float = Field(default=10.0, description="timeout of every Twilio request, in seconds")
+    reconcile_page_size: int = Field(
+        default=RECONCILE_PAGE_SIZE, ge=1, le=1000, description="Messages list page size when reconciling"
+    )
+    reconcile_scan_limit: int = Field(
+        default=RECONCILE_SCAN_LIMIT,
+        ge=1,
+        description="most messages to one number read when reconciling before the outcome is called unknown",
+    )
 
     _client: Client | None = PrivateAttr(default=None)
     _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -143,26 +154,44 @@ class SmsResource(dg.ConfigurableResource):
         return _sent_message(client.messages.create(**kwargs))
 
     def find_sent(self, to: str, body: str, since: datetime) -> SentMessage | None:
-        """Reconcile an uncertain send: a message to `to` from our sender with exactly `body`,
-        created at or after `since` (minus skew), from the Messages list.
+        """Reconcile an uncertain send: a message to `to` from our sender containing `body`, created at
+        or after `since` (minus skew), from the Messages list; None when there is none.
 
         Lists by To (and From) only and matches client-side: DateSent is null until a message is sent
-        and has day precision, so filtering on it could hide a queued message. The newest match wins.
-        Raises SmsLookupError when the list cannot be read (the outcome then stays unknown).
+        and has day precision, so filtering on it could hide a queued message. Pages newest first until
+        a message is older than `since` - skew, so an alert storm texting the same number cannot push
+        ours out of view; after `reconcile_scan_limit` messages without reaching that point it raises
+        SmsLookupError (the outcome stays unknown and the caller must not re-send). The message is ours
+        when our whole body is contained in its body: a trial account prefixes "Sent from your Twilio
+        trial account - " and a Messaging Service may append opt-out text ("Reply STOP to
+        unsubscribe"); the body ends with the alert's own token, so containment stays unambiguous.
+        The newest match wins. Raises SmsLookupError when the list cannot be read.
         """
         client = self._get_client()
         earliest = ensure_utc(since) - RECONCILE_SKEW
-        kwargs: dict[str, object] = {"to": to, "limit": RECONCILE_LIST_LIMIT}
+        kwargs: dict[str, object] = {
+            "to": to,
+            "page_size": self.reconcile_page_size,
+            "limit": self.reconcile_scan_limit,
+        }
         if _given(self.from_number):
             kwargs["from_"] = self.from_number.strip()  # type: ignore[union-attr]
+        scanned = 0
         try:
-            messages = client.messages.list(**kwargs)
+            for message in client.messages.stream(**kwargs):
+                scanned += 1
+                created = message.date_created
+                if created is not None and ensure_utc(created) < earliest:
+                    return None  # newest first: everything further is older still
+                if created is not None and body and body in (message.body or ""):
+                    return _sent_message(message)
         except (TwilioException, requests.RequestException) as exc:
             raise SmsLookupError(f"could not list Twilio messages to {to}: {_describe(exc)}") from exc
-        for message in messages:
-            created = message.date_created
-            if message.body == body and created is not None and ensure_utc(created) >= earliest:
-                return _sent_message(message)
+        if scanned >= self.reconcile_scan_limit:
+            raise SmsLookupError(
+                f"read {scanned} messages to {to} without reaching {earliest:%Y-%m-%dT%H:%M:%SZ}; "
+                "whether the text went out is unknown, so it is not sent again"
+            )
         return None
 
     def check_account(self) -> None:

@@ -150,11 +150,24 @@ def test_page_entries_accepts_missing_or_null_logs(body, expected):
 
 
 @pytest.mark.parametrize(
+    "logs",
+    [
+        [{"_id": "a"}, 3, {"_id": "b"}],
+        [None, "6b18f1e4a3c91f0e7b37ae8b", ["x"], {"_id": "c"}],
+        [42],
+    ],
+)
+def test_page_entries_pass_items_that_are_not_objects_on_for_the_caller_to_report(logs):
+    # One bad item must not cost the page: the extract step records it as malformed and stores the rest.
+    assert page_entries({"logs": logs}) == logs
+
+
+@pytest.mark.parametrize(
     ("body", "message"),
     [
         ({"logs": {"_id": "a"}}, "'logs' is a dict"),
         ({"logs": "x"}, "'logs' is a str"),
-        ({"logs": [{}, 3]}, r"logs\[1\] is a int"),
+        ({"logs": 7}, "'logs' is a int"),
     ],
 )
 def test_page_entries_rejects_other_shapes(body, message):
@@ -240,11 +253,13 @@ def test_guard_rejects_an_empty_page_that_announces_another():
         ([{"_id": "a"}, {"_id": "b"}], set(), ["a", "b"]),
         ([{"_id": "c"}, {"_id": "d"}], {"c"}, ["d"]),
         ([{"no_id": 1}, {"_id": {"$oid": "x"}}], {"x"}, [None, {"$oid": "x"}]),
+        ([{"_id": "a"}, 7, None, "a", {"_id": "b"}], {"a"}, [7, None, "a", "b"]),
     ],
 )
 def test_drop_repeated(entries, previous, expected_ids):
-    assert [entry.get("_id") for entry in drop_repeated(entries, previous)] == expected_ids
+    kept = drop_repeated(entries, previous)
+    assert [entry.get("_id") if isinstance(entry, dict) else entry for entry in kept] == expected_ids
 
 
-def test_entry_ids_ignores_non_string_ids():
-    assert entry_ids([{"_id": "a"}, {"_id": 5}, {}]) == {"a"}
+def test_entry_ids_ignores_non_string_ids_and_items_that_are_not_objects():
+    assert entry_ids([{"_id": "a"}, {"_id": 5}, {}, 3, None, "b", ["c"]]) == {"a"}

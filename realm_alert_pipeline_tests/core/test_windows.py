@@ -9,6 +9,7 @@ import pytest
 from realm_alert_pipeline.core.windows import (
     QueryBounds,
     Window,
+    catch_up_candidates,
     floor_to_window,
     is_beyond_retention,
     latest_closed_window,
@@ -152,3 +153,65 @@ def test_partitions_cron_is_the_window_grid(minutes, cron):
 def test_windows_entirely_older_than_retention_are_flagged(window_end, expected):
     window = Window(window_end - timedelta(minutes=10), window_end)
     assert is_beyond_retention(window, utc(2026, 12, 9, 0, 0), timedelta(days=10)) is expected
+
+
+def _keys(windows):
+    return [w.partition_key for w in windows]
+
+
+@pytest.mark.parametrize(
+    ("first", "lookback", "retention", "expected"),
+    [
+        # Everything in the lookback, oldest first, the newest window itself excluded.
+        (utc(2026, 11, 1), timedelta(minutes=40), timedelta(days=10), ["11:30", "11:40"]),
+        # A window starting exactly at now - lookback is in.
+        (utc(2026, 11, 1), timedelta(minutes=51), timedelta(days=10), ["11:10", "11:20", "11:30", "11:40"]),
+        # Never before the first partition.
+        (utc(2026, 12, 9, 11, 20), timedelta(hours=24), timedelta(days=10), ["11:20", "11:30", "11:40"]),
+        # Never a window the API no longer holds (ends at or before now - retention).
+        (utc(2026, 11, 1), timedelta(days=30), timedelta(minutes=40), ["11:20", "11:30", "11:40"]),
+        (utc(2026, 11, 1), timedelta(0), timedelta(days=10), []),
+        # The first partition is the newest window: nothing earlier.
+        (utc(2026, 12, 9, 11, 50), timedelta(hours=24), timedelta(days=10), []),
+    ],
+)
+def test_catch_up_candidates_are_bounded_by_lookback_first_partition_and_retention(
+    first, lookback, retention, expected
+):
+    now = utc(2026, 12, 9, 12, 1)
+    newest = Window(utc(2026, 12, 9, 11, 50), utc(2026, 12, 9, 12, 0))
+    windows = catch_up_candidates(
+        newest,
+        first=Window(first, first + timedelta(minutes=10)),
+        now=now,
+        lookback=lookback,
+        retention=retention,
+    )
+    assert [k[-5:] for k in _keys(windows)] == expected
+    assert all(w.partition_key.startswith("2026-12-09") for w in windows)
+
+
+def test_catch_up_candidates_span_a_day_of_windows():
+    now = utc(2026, 12, 9, 12, 1)
+    newest = Window(utc(2026, 12, 9, 11, 50), utc(2026, 12, 9, 12, 0))
+    windows = catch_up_candidates(
+        newest,
+        first=Window(utc(2026, 11, 1), utc(2026, 11, 1, 0, 10)),
+        now=now,
+        lookback=timedelta(hours=24),
+        retention=timedelta(days=10),
+    )
+    assert len(windows) == 142
+    assert (windows[0].partition_key, windows[-1].partition_key) == ("2026-12-08-12:10", "2026-12-09-11:40")
+
+
+def test_catch_up_candidates_reject_a_negative_lookback():
+    newest = Window(utc(2026, 12, 9, 11, 50), utc(2026, 12, 9, 12, 0))
+    with pytest.raises(ValueError, match="negative"):
+        catch_up_candidates(
+            newest,
+            first=newest,
+            now=utc(2026, 12, 9, 12, 1),
+            lookback=timedelta(-1),
+            retention=timedelta(days=10),
+        )

@@ -128,14 +128,16 @@ class IngestRunner:
         self.clock = clock
         self.db = mongo.get_database()
 
-    def run(self, window: Window, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    def run(
+        self, window: Window, *, raise_on_error: bool = True, tags: dict[str, str] | None = None
+    ) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             self.defs.assets,
             resources=self.resources,
             partition_key=window.partition_key,
             instance=self.instance,
             raise_on_error=raise_on_error,
-            tags={"test": "ingest"},
+            tags={"test": "ingest", **(tags or {})},
         )
 
     @property

@@ -9,9 +9,10 @@ import pytest
 
 from realm_alert_pipeline.constants import ALERT_COLLECTION, LOG_COLLECTION
 from realm_alert_pipeline.core.windows import QueryBounds
-from realm_alert_pipeline.ingest.detect import detect_alerts
+from realm_alert_pipeline.ingest.detect import DetectStats, _Folder, detect_alerts
 from realm_alert_pipeline.ingest.extract import prepare_entry
 from realm_alert_pipeline.local.admin_api_emulator import DEMO_APP_ID, DEMO_GROUP_ID
+from realm_alert_pipeline.resources.mongo import ensure_indexes
 from realm_alert_pipeline_tests.ingest.helpers import log_entry, storm
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -143,3 +144,67 @@ def test_a_late_occurrence_does_not_replace_the_newest_fields(db):
     alert = db[ALERT_COLLECTION].find_one()
     assert (alert["count"], alert["refId"], alert["last_seen"]) == (2, newest["_id"], newest["started_at"])
     assert alert["first_seen"] == START
+
+
+@pytest.mark.parametrize("first", ["open_alert_run", "expired_alert_run"])
+def test_runs_whose_clocks_straddle_the_realert_boundary_count_a_batch_once(db, first):
+    # Run A folds batch X into the open alert P while run B, which found X unfinished (A has not marked
+    # it yet) and not in any alert, sees P expired by its own clock and would open a new alert with X.
+    store(db, storm(START, 3))
+    detect(db)  # alert P, created at NOW
+    later = store(db, storm(START + timedelta(minutes=1), 2))
+    db[LOG_COLLECTION].update_many(
+        {"_id": {"$in": [d["_id"] for d in later]}},
+        {"$set": {"detect_batch": "X", "detect_suppressed": False}},
+    )
+    members = list(db[LOG_COLLECTION].find({"detect_batch": "X"}))
+    realert = timedelta(minutes=60)
+    runs = {
+        "open_alert_run": _Folder(
+            db,
+            app_id=DEMO_APP_ID,
+            partition_key=KEY,
+            now=NOW + realert - timedelta(seconds=1),
+            realert=realert,
+            stats=DetectStats(),
+        ),
+        "expired_alert_run": _Folder(
+            db,
+            app_id=DEMO_APP_ID,
+            partition_key=KEY,
+            now=NOW + realert + timedelta(seconds=1),
+            realert=realert,
+            stats=DetectStats(),
+        ),
+    }
+    second = next(name for name in runs if name != first)
+
+    folded_by_first = runs[first]._fold("X", [dict(m) for m in members])
+    folded_by_second = runs[second]._fold("X", [dict(m) for m in members])
+
+    assert folded_by_second == folded_by_first
+    assert db[ALERT_COLLECTION].count_documents({"applied_batches": "X"}) == 1
+    assert sum(a["count"] for a in db[ALERT_COLLECTION].find()) == 5
+
+
+def test_an_older_plain_applied_batches_index_is_replaced_by_the_unique_guard(mongo):
+    db = mongo.get_database()
+    db[ALERT_COLLECTION].create_index("applied_batches")  # what earlier versions created
+    db[ALERT_COLLECTION].insert_many([{"applied_batches": ["a"]}, {"applied_batches": ["b"]}, {"other": 1}])
+
+    ensure_indexes(db)
+    ensure_indexes(db)  # idempotent
+
+    index = db[ALERT_COLLECTION].index_information()["applied_batches_1"]
+    assert (index.get("unique"), index.get("sparse")) == (True, True)
+
+
+def test_alerts_already_sharing_a_batch_keep_a_plain_index_and_a_warning(mongo, caplog):
+    db = mongo.get_database()
+    db[ALERT_COLLECTION].create_index("applied_batches")
+    db[ALERT_COLLECTION].insert_many([{"applied_batches": ["a"]}, {"applied_batches": ["a", "b"]}])
+
+    ensure_indexes(db)  # does not stop the pipeline over an old double count
+
+    assert db[ALERT_COLLECTION].index_information()["applied_batches_1"].get("unique") is not True
+    assert "share a detect batch" in caplog.text

@@ -109,6 +109,23 @@ def _without(field):
             "outside the query bounds",
             "6b18f1e4a3c91f0e7b37ae92",
         ),
+        (
+            # A valid timestamp whose UTC instant is past year 9999 (datetime raises OverflowError).
+            log_entry(START, _id="6b18f1e4a3c91f0e7b37ae93") | {"started": "9999-12-31T23:30:00-01:00"},
+            "`started` is out of range in UTC",
+            "6b18f1e4a3c91f0e7b37ae93",
+        ),
+        (
+            log_entry(START, _id="6b18f1e4a3c91f0e7b37ae94") | {"started": "0001-01-01T00:30:00+01:00"},
+            "`started` is out of range in UTC",
+            "6b18f1e4a3c91f0e7b37ae94",
+        ),
+        (
+            # A lone surrogate (JSON "\udc80") is escaped, so the problem can be logged and stored.
+            log_entry(START, _id="6b18f1e4a3c91f0e7b37ae9\udc80"),
+            "outside the query bounds",
+            "6b18f1e4a3c91f0e7b37ae9\\udc80",
+        ),
     ],
 )
 def test_malformed_entries_are_named(entry, reason, entry_id):
@@ -132,3 +149,9 @@ def test_the_problem_never_quotes_the_whole_entry():
         prepare(entry)
     assert len(str(caught.value)) < 200
     assert "payload" not in str(caught.value)
+
+
+def test_a_lone_surrogate_in_the_message_still_gets_a_fingerprint():
+    # BSON cannot hold it (the insert reports it as malformed), but preparing must not raise.
+    doc = prepare(log_entry(START + timedelta(minutes=5), error="FunctionError: bad \ud83d char"))
+    assert len(doc["fingerprint"]) == 32

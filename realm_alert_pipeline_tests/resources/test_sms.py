@@ -4,8 +4,9 @@ Protects: bad settings are reported by variable and value (a number that lost it
 is a landline; a malformed SID; two senders; a non-loopback base-URL override); sends go through the
 SDK to the emulator over HTTP with a timeout on every request, unaffected by TWILIO_REGION or proxy
 variables; errors reach the caller unchanged; an ambiguous send is found again in the Messages list
-instead of being resent; and the auth token / API key secret never show in repr, errors, logs or
-Dagster's event log.
+instead of being resent (paging back through a storm of texts to the same number, matching our body
+inside a trial prefix or opt-out suffix, and calling the outcome unknown past a bound); and the auth
+token / API key secret never show in repr, errors, logs or Dagster's event log.
 """
 
 import logging
@@ -335,6 +336,63 @@ def test_find_sent_failure_is_reported_not_mistaken_for_not_sent(twilio_emulator
     twilio_emulator.inject(TwilioFault("status", method="GET", status=500))
     with pytest.raises(SmsLookupError, match="HTTP 500"):
         _sms(twilio_emulator).find_sent(TO, "x", since=datetime.now(UTC))
+
+
+def test_find_sent_pages_back_through_an_alert_storm_to_the_same_number(twilio_emulator):
+    sms = _sms(twilio_emulator, reconcile_page_size=5)
+    body = "FUNCTION checkoutCart FunctionExecutionError (3x) #a1b2c3"
+    attempt_started = datetime.now(UTC)
+    sent = sms.send_sms(TO, body)
+    for i in range(23):  # other alerts of the storm, texted to the same on-call number meanwhile
+        sms.send_sms(TO, f"another alert {i} #{i:06d}")
+
+    found = sms.find_sent(TO, body, since=attempt_started)
+
+    assert found is not None and found.sid == sent.sid
+
+
+def test_find_sent_stops_paging_once_messages_predate_the_attempt(twilio_emulator):
+    sms = _sms(twilio_emulator, reconcile_page_size=1)
+    for i in range(3):
+        sms.send_sms(TO, f"an older alert #{i:06d}")
+    # A second page request would fail: reading it would make the lookup raise.
+    twilio_emulator.inject(TwilioFault("status", method="GET", status=500, after=1))
+
+    assert sms.find_sent(TO, "not sent #000009", since=datetime.now(UTC) + timedelta(minutes=5)) is None
+
+
+def test_find_sent_beyond_its_scan_limit_says_the_outcome_is_unknown(twilio_emulator):
+    sms = _sms(twilio_emulator, reconcile_page_size=4, reconcile_scan_limit=6)
+    body = "FUNCTION checkoutCart FunctionExecutionError (3x) #d4e5f6"
+    attempt_started = datetime.now(UTC)
+    sms.send_sms(TO, body)
+    for i in range(10):
+        sms.send_sms(TO, f"another alert {i} #{i:06d}")
+
+    with pytest.raises(SmsLookupError, match="read 6 messages to .* whether the text went out is unknown"):
+        sms.find_sent(TO, body, since=attempt_started)
+
+
+@pytest.mark.parametrize(
+    "delivered",
+    [
+        "Sent from your Twilio trial account - {body}",
+        "{body}\n\nReply STOP to unsubscribe.",
+        "{body}",
+    ],
+    ids=["trial-prefix", "opt-out-suffix", "exact"],
+)
+def test_find_sent_matches_our_body_inside_what_twilio_stored(twilio_emulator, delivered):
+    sms = _sms(twilio_emulator)
+    body = "DB_TRIGGER orderInserted DuplicateKey (2x) #0a1b2c"
+    attempt_started = datetime.now(UTC)
+    sms.send_sms(TO, body[:-3])  # a different, truncated text is not ours
+    stored = sms.send_sms(TO, delivered.format(body=body))
+
+    found = sms.find_sent(TO, body, since=attempt_started)
+
+    assert found is not None and found.sid == stored.sid
+    assert sms.find_sent(TO, body + " more", since=attempt_started) is None
 
 
 # --- secrets ------------------------------------------------------------------------------------------
