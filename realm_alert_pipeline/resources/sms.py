@@ -198,7 +198,9 @@ class SmsResource(dg.ConfigurableResource):
         """Prove the credentials work with one cheap read (the newest message); raises on failure."""
         try:
             self._get_client().messages.list(limit=1)
-        except (TwilioException, requests.RequestException) as exc:
+        except requests.RequestException as exc:
+            raise SmsLookupError(f"could not reach Twilio: {_describe(exc)}") from exc
+        except TwilioException as exc:
             raise SmsConfigError(f"Twilio did not accept the account settings: {_describe(exc)}") from exc
 
     def _get_client(self) -> Client:

@@ -35,13 +35,13 @@ def test_the_demo_texts_each_alerting_error_once_and_copies_it(tmp_path, restore
     status, output = _demo(tmp_path)
 
     assert status == 0, output
-    assert "windows ingested by this demo: 6 of 6" in output
-    late = re.search(r"late entries caught: (\d+) of (\d+)", output)
+    assert "  windows ingested: 6 of 6" in output
+    late = re.search(r"late entries caught by the next window: (\d+) of (\d+)", output)
     assert late and late[1] == late[2] and int(late[1]) >= 1
     assert "  pipeline errors recorded: 0" in output
     dispatched = int(output.split(" dispatched")[0].rsplit("(", 1)[1])
     assert dispatched > 0
-    assert f"dispatch runs of this demo: {dispatched} (0 failed)" in output
+    assert f"  dispatch runs: {dispatched} (0 failed)" in output
     assert f"  secondary copies in Logging.Alert: {dispatched}" in output
     assert (
         f"SMS received by the Twilio emulator in this demo ({2 * dispatched}):" in output
