@@ -43,7 +43,6 @@ DEMO_PUBLIC_KEY = "emulator-public-key"
 DEMO_PRIVATE_KEY = "emulator-private-key"
 
 BASE_PATH = "/api/admin/v3.0"
-SAMPLE_LOGS_FILE = Path(__file__).parent / "data" / "sample_logs.json"
 REFRESH_TOKEN_LIFETIME = timedelta(days=60)
 FAULT_KINDS = ("status", "expire_session", "delay", "drop")
 # The host the real service puts in an error's `link` (the UI log view of the failed request).

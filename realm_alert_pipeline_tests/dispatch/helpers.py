@@ -87,3 +87,16 @@ def closed_port_uri(credentials: str = "") -> str:
         port = sock.getsockname()[1]
     userinfo = f"{credentials}@" if credentials else ""
     return f"mongodb://{userinfo}127.0.0.1:{port}/?serverSelectionTimeoutMS=300&connectTimeoutMS=300"
+
+
+T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """The dispatch side's notion of now, moved by the test."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now

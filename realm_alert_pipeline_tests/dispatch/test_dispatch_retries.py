@@ -8,7 +8,7 @@ execute_in_process on it, Twilio is the emulator over HTTP, MongoDB SecantusDB o
 """
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -23,9 +23,8 @@ from realm_alert_pipeline.constants import (
 from realm_alert_pipeline.dispatch import build_dispatch_defs
 from realm_alert_pipeline.local.twilio_emulator import DEMO_AUTH_TOKEN, TwilioFault
 from realm_alert_pipeline.settings import PipelineSettings
-from realm_alert_pipeline_tests.dispatch.helpers import ALICE, BOB, FAST, emulator_sms, make_alert
+from realm_alert_pipeline_tests.dispatch.helpers import ALICE, BOB, FAST, T0, Clock, emulator_sms, make_alert
 
-T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 # One send attempt per recipient and no op retry: one 429 fails the run, so the tests stay quick.
 TUNING = dataclasses.replace(
     FAST,
@@ -34,14 +33,6 @@ TUNING = dataclasses.replace(
     retry_backoff=(timedelta(minutes=1), timedelta(minutes=5)),
     max_attempts=3,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

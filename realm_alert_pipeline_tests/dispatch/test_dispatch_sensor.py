@@ -8,7 +8,7 @@ SecantusDB over TCP.
 """
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -21,22 +21,12 @@ from realm_alert_pipeline.settings import PipelineSettings
 from realm_alert_pipeline_tests.dispatch.helpers import (
     ALICE,
     FAST,
+    T0,
+    Clock,
     closed_port_uri,
     emulator_sms,
     make_alert,
 )
-
-T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The sensor's notion of now, moved by the test."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
