@@ -9,7 +9,6 @@ real SDK, MongoDB is SecantusDB over TCP, runs go through a real DagsterInstance
 
 import concurrent.futures
 import dataclasses
-import time
 from datetime import timedelta
 
 import pytest
@@ -28,6 +27,7 @@ from realm_alert_pipeline_tests.dispatch.helpers import (
     emulator_sms,
     make_alert,
 )
+from realm_alert_pipeline_tests.waiting import wait_until
 
 JOB = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
 
@@ -266,13 +266,14 @@ def test_the_outbox_record_is_written_before_twilio_is_called(
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         run = pool.submit(dispatch, instance, mongo, sms, secondary, alert["_id"])
 
-        seen = None
-        deadline = time.monotonic() + 10
-        while seen is None and time.monotonic() < deadline and not run.done():
+        def outbox_record_in_flight():
             stored = db[ALERT_COLLECTION].find_one({"_id": alert["_id"]})
             if stored.get("deliveries") and stored["deliveries"][0]["status"] == "sending":
-                seen = (stored["deliveries"][0], twilio_emulator.messages)
-            time.sleep(0.02)  # polling the database, not waiting for the work
+                return stored["deliveries"][0], twilio_emulator.messages
+            return run.done() and "run finished"
+
+        seen = wait_until(outbox_record_in_flight, timeout=10, what="the outbox record")
+        seen = None if seen == "run finished" else seen
 
         assert run.result(timeout=30).success
     assert seen is not None, "never saw the outbox record while create() was in flight"

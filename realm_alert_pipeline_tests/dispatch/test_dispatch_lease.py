@@ -21,6 +21,7 @@ from realm_alert_pipeline.dispatch.failures import DispatchError
 from realm_alert_pipeline.local.twilio_emulator import TwilioFault
 from realm_alert_pipeline.settings import PipelineSettings
 from realm_alert_pipeline_tests.dispatch.helpers import ALICE, BOB, FAST, emulator_sms, make_alert
+from realm_alert_pipeline_tests.waiting import wait_until
 
 JOB = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
 POLICY = SendPolicy(attempts=1, backoff_s=0, backoff_cap_s=0, recheck_s=0)
@@ -148,12 +149,11 @@ def test_a_run_that_lost_its_lease_mid_send_texts_nobody_else(db, twilio_emulato
     twilio_emulator.inject(TwilioFault(kind="delay", delay_s=1.0))  # ALICE's create() takes a second
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         run = pool.submit(send_step, db, sms, alert["_id"], run_id="slow-run")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not run.done():
-            stored = db[ALERT_COLLECTION].find_one({"_id": alert["_id"]})
-            if stored.get("deliveries"):
-                break
-            time.sleep(0.02)  # polling the database, not waiting for the work
+        wait_until(
+            lambda: run.done() or db[ALERT_COLLECTION].find_one({"_id": alert["_id"]}).get("deliveries"),
+            timeout=10,
+            what="the first delivery record",
+        )
         # Meanwhile the lease passed to another run (as after an expiry).
         taken = db[ALERT_COLLECTION].update_one(
             {"_id": alert["_id"]},
@@ -185,11 +185,15 @@ def test_the_job_holds_the_lease_under_its_root_run_id_while_texting(
             resources=resources,
             instance=instance,
         )
-        lease = None
-        deadline = time.monotonic() + 10
-        while lease is None and time.monotonic() < deadline and not run.done():
-            lease = (db[ALERT_COLLECTION].find_one({"_id": alert["_id"]}).get("dispatch") or {}).get("lease")
-            time.sleep(0.02)  # polling the database, not waiting for the work
+        lease = wait_until(
+            lambda: (
+                (db[ALERT_COLLECTION].find_one({"_id": alert["_id"]}).get("dispatch") or {}).get("lease")
+                or (run.done() and "run finished")
+            ),
+            timeout=10,
+            what="the run to take the lease",
+        )
+        lease = None if lease == "run finished" else lease
         result = run.result(timeout=30)
 
     assert result.success

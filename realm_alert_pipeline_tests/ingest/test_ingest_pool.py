@@ -3,7 +3,6 @@ assets share the `app_services_ingest` concurrency pool, so a run of an asset ba
 implicit asset job, which carries none of the ingest job's run tags) waits for a free slot too."""
 
 import threading
-import time
 from datetime import timedelta
 
 import dagster as dg
@@ -15,6 +14,7 @@ from realm_alert_pipeline.resources.admin_api import AdminApiResource
 from realm_alert_pipeline.resources.mongo import MongoResource
 from realm_alert_pipeline.settings import PipelineSettings
 from realm_alert_pipeline_tests.ingest.helpers import IngestRunner, storm
+from realm_alert_pipeline_tests.waiting import wait_until
 
 
 def test_every_ingest_step_is_in_the_pool_in_the_job_and_in_a_backfills_implicit_job():
@@ -38,10 +38,7 @@ def test_every_ingest_step_is_in_the_pool_in_the_job_and_in_a_backfills_implicit
 
 
 def wait_for(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(condition, timeout=timeout, what=what)
 
 
 def test_an_ingest_run_waits_while_another_run_holds_the_pool(admin_api_emulator, mongo, window, clock):

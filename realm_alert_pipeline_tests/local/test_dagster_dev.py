@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from realm_alert_pipeline import constants as c
 from realm_alert_pipeline.local.stack import PROJECT_ROOT, LocalStack
+from realm_alert_pipeline_tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -62,15 +62,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_for(condition, deadline_s: float, what: str, poll_s: float = 1.0):
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s:.0f} s waiting for {what}")
-        time.sleep(poll_s)  # polling interval of a condition with a deadline, not a wait for work
+def _wait_for(condition, deadline_s: float, what: str):
+    return wait_until(condition, timeout=deadline_s, what=what, poll=1.0)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from realm_alert_pipeline_tests.resources.admin_api_helpers import (
     newest_first,
     recent,
 )
+from realm_alert_pipeline_tests.waiting import wait_until
 
 LOGS_PATH = f"/groups/{DEMO_GROUP_ID}/apps/{DEMO_APP_ID}/logs"
 HTML_503 = (
@@ -136,9 +137,9 @@ def test_a_slow_answer_times_out_and_is_retried(admin_api_emulator, mongo, windo
     assert _read(resource, window) == window[2]
     assert time.monotonic() - began < 1.0  # did not wait for the slow answer
     # The emulator records the slow request once its delay is over: three requests for two pages.
-    deadline = time.monotonic() + 5
-    while len(logs_requests(admin_api_emulator)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(
+        lambda: len(logs_requests(admin_api_emulator)) >= 3, timeout=5, what="the slow request's record"
+    )
     assert len(logs_requests(admin_api_emulator)) == 3
 
 

@@ -28,6 +28,7 @@ from realm_alert_pipeline.local.twilio_emulator import (
     TwilioFault,
 )
 from realm_alert_pipeline.resources.sms import SentMessage, SmsConfigError, SmsLookupError, SmsResource
+from realm_alert_pipeline_tests.waiting import wait_until
 
 TO = "+14155550100"
 API_KEY_SID = "SK" + "b" * 32
@@ -49,13 +50,7 @@ def _sms(emulator: TwilioEmulator, **overrides) -> SmsResource:
 
 
 def _wait_for(condition, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")
+    return wait_until(condition, timeout=timeout, what="the emulator to record the request")
 
 
 # --- recipients -------------------------------------------------------------------------------------
