@@ -20,7 +20,11 @@ from realm_alert_pipeline.resources.mongo import MongoResource
 from realm_alert_pipeline.resources.secondary_mongo import SecondaryMongoResource
 from realm_alert_pipeline.resources.sms import ENV_VARS as SMS_ENV_VARS
 from realm_alert_pipeline.resources.sms import SmsResource
-from realm_alert_pipeline.settings import load_deployment_settings, load_pipeline_settings
+from realm_alert_pipeline.settings import (
+    load_deployment_settings,
+    load_pipeline_settings,
+    sms_settings_from_env,
+)
 
 INGEST_MAX_RUNTIME_S = 30 * 60
 # Not secret, and needed before any run: read at load time. Everything else is an EnvVar.
@@ -73,11 +77,10 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
 
 def _sms_fields(environ: Mapping[str, str]) -> dict:
     """Only the variables that are set: an unset optional field stays None (SMS then recorded as skipped)."""
-    fields = {}
-    for field, name in SMS_ENV_VARS.items():
-        if environ.get(name, "").strip():
-            fields[field] = environ[name].strip() if field in _PLAIN_SMS_FIELDS else dg.EnvVar(name)
-    return fields
+    return {
+        field: value if field in _PLAIN_SMS_FIELDS else dg.EnvVar(SMS_ENV_VARS[field])
+        for field, value in sms_settings_from_env(environ).items()
+    }
 
 
 @dg.definitions

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 
 from realm_alert_pipeline.core.timeutil import to_bson_precision
+from realm_alert_pipeline.dispatch.defs import build_dispatch_defs
 from realm_alert_pipeline.dispatch.tuning import DispatchTuning
 from realm_alert_pipeline.local.twilio_emulator import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN, DEMO_FROM_NUMBER
 from realm_alert_pipeline.resources.sms import SmsResource
+from realm_alert_pipeline.settings import PipelineSettings
 
 # Valid mobile numbers (phonenumbers agrees) that the emulator accepts, and the magic failing ones.
 ALICE = "+14155550100"
@@ -87,6 +89,19 @@ def closed_port_uri(credentials: str = "") -> str:
         port = sock.getsockname()[1]
     userinfo = f"{credentials}@" if credentials else ""
     return f"mongodb://{userinfo}127.0.0.1:{port}/?serverSelectionTimeoutMS=300&connectTimeoutMS=300"
+
+
+# The dispatch job with test tuning, and one real run of it for an alert.
+JOB = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
+
+
+def dispatch(instance, mongo, sms, secondary, alert_id, *, job=JOB, raise_on_error=True):
+    return job.execute_in_process(
+        run_config={"alert_id": str(alert_id)},
+        resources={"mongo": mongo, "sms": sms, "secondary_mongo": secondary},
+        instance=instance,
+        raise_on_error=raise_on_error,
+    )
 
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

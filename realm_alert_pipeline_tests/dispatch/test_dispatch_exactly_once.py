@@ -24,21 +24,11 @@ from realm_alert_pipeline_tests.dispatch.helpers import (
     BOB,
     FAST,
     closed_port_uri,
+    dispatch,
     emulator_sms,
     make_alert,
 )
 from realm_alert_pipeline_tests.waiting import wait_until
-
-JOB = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
-
-
-def dispatch(instance, mongo, sms, secondary, alert_id, *, job=JOB, raise_on_error=True):
-    return job.execute_in_process(
-        run_config={"alert_id": str(alert_id)},
-        resources={"mongo": mongo, "sms": sms, "secondary_mongo": secondary},
-        instance=instance,
-        raise_on_error=raise_on_error,
-    )
 
 
 def retries(result, step_key):

@@ -18,24 +18,17 @@ from pymongo.errors import (
 )
 
 from realm_alert_pipeline.constants import ALERT_COLLECTION, ERROR_COLLECTION
-from realm_alert_pipeline.dispatch import build_dispatch_defs
 from realm_alert_pipeline.dispatch.failures import DispatchError, scrub, step_failure
 from realm_alert_pipeline.resources.mongo import MongoResource
 from realm_alert_pipeline.resources.secondary_mongo import SecondaryMongoResource
-from realm_alert_pipeline.settings import PipelineSettings
-from realm_alert_pipeline_tests.dispatch.helpers import ALICE, FAST, emulator_sms, make_alert
+from realm_alert_pipeline_tests.dispatch.helpers import ALICE, emulator_sms, make_alert
+from realm_alert_pipeline_tests.dispatch.helpers import dispatch as run_dispatch
 
-JOB = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
 PASSWORD = "s3cret-audit-pw"
 
 
 def dispatch(instance, mongo, sms, secondary, alert_id):
-    return JOB.execute_in_process(
-        run_config={"alert_id": str(alert_id)},
-        resources={"mongo": mongo, "sms": sms, "secondary_mongo": secondary},
-        instance=instance,
-        raise_on_error=False,
-    )
+    return run_dispatch(instance, mongo, sms, secondary, alert_id, raise_on_error=False)
 
 
 def retries(result):

@@ -9,12 +9,10 @@ MongoDB is SecantusDB over TCP, runs go through a real DagsterInstance.
 import pytest
 
 from realm_alert_pipeline.constants import ALERT_COLLECTION, ERROR_COLLECTION, SMS_TAG
-from realm_alert_pipeline.dispatch import build_dispatch_defs
 from realm_alert_pipeline.local.twilio_emulator import DEMO_AUTH_TOKEN
 from realm_alert_pipeline.resources.mongo import MongoResource
 from realm_alert_pipeline.resources.secondary_mongo import SecondaryMongoResource
 from realm_alert_pipeline.resources.sms import SmsResource
-from realm_alert_pipeline.settings import PipelineSettings
 from realm_alert_pipeline_tests.dispatch.helpers import (
     ALICE,
     BOB,
@@ -23,20 +21,10 @@ from realm_alert_pipeline_tests.dispatch.helpers import (
     NOT_MOBILE_TO,
     UNSUBSCRIBED_TO,
     closed_port_uri,
+    dispatch,
     emulator_sms,
     make_alert,
 )
-
-JOB = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
-
-
-def dispatch(instance, mongo, sms, secondary, alert_id, *, raise_on_error=True):
-    return JOB.execute_in_process(
-        run_config={"alert_id": str(alert_id)},
-        resources={"mongo": mongo, "sms": sms, "secondary_mongo": secondary},
-        instance=instance,
-        raise_on_error=raise_on_error,
-    )
 
 
 def op_metadata(result, op_name):

@@ -15,15 +15,13 @@ import pytest
 
 from realm_alert_pipeline.constants import ALERT_COLLECTION, ERROR_COLLECTION
 from realm_alert_pipeline.core.timeutil import utc_now
-from realm_alert_pipeline.dispatch import alert_store, build_dispatch_defs, steps
+from realm_alert_pipeline.dispatch import alert_store, steps
 from realm_alert_pipeline.dispatch.deliveries import SendPolicy
 from realm_alert_pipeline.dispatch.failures import DispatchError
 from realm_alert_pipeline.local.twilio_emulator import TwilioFault
-from realm_alert_pipeline.settings import PipelineSettings
-from realm_alert_pipeline_tests.dispatch.helpers import ALICE, BOB, FAST, emulator_sms, make_alert
+from realm_alert_pipeline_tests.dispatch.helpers import ALICE, BOB, JOB, emulator_sms, make_alert
 from realm_alert_pipeline_tests.waiting import wait_until
 
-JOB = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
 POLICY = SendPolicy(attempts=1, backoff_s=0, backoff_cap_s=0, recheck_s=0)
 LEASE = timedelta(minutes=10)
 

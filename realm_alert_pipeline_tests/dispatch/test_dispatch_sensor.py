@@ -21,6 +21,7 @@ from realm_alert_pipeline.settings import PipelineSettings
 from realm_alert_pipeline_tests.dispatch.helpers import (
     ALICE,
     FAST,
+    JOB,
     T0,
     Clock,
     closed_port_uri,
@@ -212,11 +213,10 @@ def test_mongodb_unreachable_is_the_skip_reason(defs, instance):
 
 def test_a_tick_stops_at_its_time_budget(instance, mongo, db, clock):
     alerts = insert_pending(db, 10)
-    job = build_dispatch_defs(PipelineSettings(), tuning=FAST).job
     tuning = DispatchTuning(tick_budget_s=3.5)
     seconds = itertools.count()  # every look at the time costs a second
     sensor = build_alert_dispatch_sensor(
-        job, PipelineSettings(), clock=clock, tuning=tuning, monotonic=lambda: float(next(seconds))
+        JOB, PipelineSettings(), clock=clock, tuning=tuning, monotonic=lambda: float(next(seconds))
     )
     context = dg.build_sensor_context(instance=instance, resources={"mongo": mongo})
 
